@@ -1,1 +1,1 @@
-
+"""Configuration: dataclasses (``schema``) and YAML/override loading (``loading``)."""

@@ -1,1 +1,51 @@
+"""Video backbones and heads.
 
+``BACKBONES`` maps a name to an ordinary builder function (call it directly or
+through :func:`build_backbone`). Every backbone follows one contract:
+``num_features``, ``forward(x) -> (B, num_features)`` and
+``forward_features(x, layers=("pool",), pooling="avg")`` for the taps in
+:data:`TAPS`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from vidssl.errors import VidsslError
+from vidssl.models.heads import MLPHead, make_head
+from vidssl.models.resnet3d import TAPS, VideoResNet, mc3_18, pool_features, r2plus1d_18, r3d_18, tiny
+
+BACKBONES = {"r3d_18": r3d_18, "r2plus1d_18": r2plus1d_18, "mc3_18": mc3_18, "tiny": tiny}
+
+
+def build_backbone(name: str, **kwargs: Any) -> VideoResNet:
+    """Build the backbone called ``name`` with the builder's keyword arguments (e.g. ``width``).
+
+    An unknown name or keyword raises VidsslError listing the valid ones.
+    """
+    if name not in BACKBONES:
+        raise VidsslError(f"backbone: unknown name {name!r}; valid names: {', '.join(BACKBONES)}")
+    builder = BACKBONES[name]
+    valid = list(inspect.signature(builder).parameters)
+    unknown = sorted(set(kwargs) - set(valid))
+    if unknown:
+        raise VidsslError(
+            f"backbone {name!r}: unknown option {unknown[0]!r}; valid options: {', '.join(valid) or '(none)'}"
+        )
+    return builder(**kwargs)
+
+
+__all__ = [
+    "BACKBONES",
+    "TAPS",
+    "MLPHead",
+    "VideoResNet",
+    "build_backbone",
+    "make_head",
+    "mc3_18",
+    "pool_features",
+    "r2plus1d_18",
+    "r3d_18",
+    "tiny",
+]

@@ -1,0 +1,280 @@
+"""Evaluation protocols: retrieval recall, label subsets, eval clip positions, features, finetune, plots."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+
+from vidssl.data.datasets import VideoRecord
+from vidssl.data.transforms import EvalTransform
+from vidssl.errors import CorruptVideoError, VidsslError
+from vidssl.eval.features import EvalClipSampler, pool_feature
+from vidssl.eval.finetune import label_subset
+from vidssl.eval.plots import plot_accuracy_bars, plot_curves, plot_recall_bars
+from vidssl.eval.retrieval import retrieval_recall, retrieval_recall_multi, similarity_topk
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+# ---------------------------------------------------------------- retrieval
+
+
+def _cosine_matrix(q: np.ndarray, g: np.ndarray) -> np.ndarray:
+    qn = q / np.linalg.norm(q, axis=1, keepdims=True)
+    gn = g / np.linalg.norm(g, axis=1, keepdims=True)
+    return qn.astype(np.float64) @ gn.astype(np.float64).T
+
+
+def _brute_force_recall(sim: np.ndarray, q_labels, g_labels, ks) -> dict[str, float]:
+    """Reference: rank every gallery item for every query by (−similarity, index), loop over ks."""
+    out = {}
+    for k in ks:
+        hits = 0
+        for i in range(sim.shape[0]):
+            order = sorted(range(sim.shape[1]), key=lambda j: (-sim[i, j], j))
+            hits += any(g_labels[j] == q_labels[i] for j in order[:k])
+        out[f"R@{k}"] = hits / sim.shape[0]
+    return out
+
+
+def _random_problem(seed: int, num_q: int = 37, num_g: int = 53, dim: int = 12, classes: int = 6):
+    rng = np.random.default_rng(seed)
+    return (
+        rng.normal(size=(num_q, dim)).astype(np.float32),
+        rng.integers(0, classes, num_q),
+        rng.normal(size=(num_g, dim)).astype(np.float32),
+        rng.integers(0, classes, num_g),
+    )
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 37, 4096])
+def test_recall_matches_brute_force_for_every_chunk_size(chunk):
+    q, ql, g, gl = _random_problem(0)
+    ks = (1, 2, 5, 10, 20, 50)
+    expected = _brute_force_recall(_cosine_matrix(q, g), ql, gl, ks)
+    assert retrieval_recall(q, ql, g, gl, ks=ks, chunk=chunk) == expected
+
+
+def test_random_problem_is_not_degenerate():
+    # guards the brute-force comparison above: recall must vary with k on these features
+    q, ql, g, gl = _random_problem(0)
+    recall = retrieval_recall(q, ql, g, gl, ks=(1, 5, 50))
+    assert 0.0 < recall["R@1"] < recall["R@5"] <= recall["R@50"]
+
+
+def test_query_equal_to_gallery_item_of_its_class_is_found_at_rank_one():
+    rng = np.random.default_rng(2)
+    g = rng.normal(size=(20, 8)).astype(np.float32)
+    gl = np.arange(20) % 5
+    picks = np.array([3, 7, 11, 19])
+    q = g[picks] * 3.0  # cosine ignores the scale
+    assert retrieval_recall(q, gl[picks], g, gl, ks=(1,)) == {"R@1": 1.0}
+
+
+def _fan(angles_deg) -> np.ndarray:
+    a = np.deg2rad(np.asarray(angles_deg, dtype=np.float64))
+    return np.stack([np.cos(a), np.sin(a)], axis=1).astype(np.float32)
+
+
+def test_class_first_seen_at_rank_three():
+    gallery = _fan([0, 10, 20, 30, 40, 50])  # rank of item j for a query at 0° is j + 1
+    gallery_labels = [1, 2, 0, 3, 0, 4]
+    query = _fan([0])
+    recall = retrieval_recall(query, [0], gallery, gallery_labels, ks=(1, 2, 3, 5))
+    assert recall == {"R@1": 0.0, "R@2": 0.0, "R@3": 1.0, "R@5": 1.0}
+    values, indices = similarity_topk([(query, gallery)], 4)
+    assert indices.tolist() == [[0, 1, 2, 3]]
+    np.testing.assert_allclose(values[0], np.cos(np.deg2rad([0, 10, 20, 30])), atol=1e-6)
+
+
+def test_ties_rank_lower_gallery_index_first():
+    same = np.ones((10, 4), dtype=np.float32)
+    labels = np.array([1, 1, 1, 1, 1, 1, 1, 0, 1, 1])  # the query's class only at index 7
+    recall = retrieval_recall(same[:1], [0], same, labels, ks=(1, 5, 7, 8, 10))
+    assert recall == {"R@1": 0.0, "R@5": 0.0, "R@7": 0.0, "R@8": 1.0, "R@10": 1.0}
+    _, indices = similarity_topk([(same[:3], same)], 5, chunk=2)
+    assert indices.tolist() == [[0, 1, 2, 3, 4]] * 3
+
+
+def test_ties_across_the_cut_with_distinct_leaders():
+    # Gallery 0 is best; 1..6 tie; top-3 must be [0, 1, 2] whatever topk picks among the ties.
+    gallery = np.concatenate([_fan([0]), np.repeat(_fan([45]), 6, axis=0)])
+    _, indices = similarity_topk([(_fan([0]), gallery)], 3)
+    assert indices.tolist() == [[0, 1, 2]]
+
+
+def test_k_larger_than_gallery_is_clamped():
+    gallery = _fan([0, 30, 60])
+    recall = retrieval_recall(_fan([0, 0]), [2, 9], gallery, [0, 1, 2], ks=(1, 3, 50))
+    # Query of class 2 finds it at rank 3; class 9 is not in the gallery at all.
+    assert recall == {"R@1": 0.0, "R@3": 0.5, "R@50": 0.5}
+    values, indices = similarity_topk([(_fan([0]), gallery)], 50)
+    assert indices.shape == values.shape == (1, 3)
+
+
+def test_two_modalities_average_the_similarity_matrices():
+    q1, ql, g1, gl = _random_problem(3, dim=12)
+    rng = np.random.default_rng(4)
+    q2 = rng.normal(size=(q1.shape[0], 5)).astype(np.float32)
+    g2 = rng.normal(size=(g1.shape[0], 5)).astype(np.float32)
+    averaged = (_cosine_matrix(q1, g1) + _cosine_matrix(q2, g2)) / 2
+    ks = (1, 5, 10)
+    for chunk in (1, 8, 4096):
+        got = retrieval_recall_multi([(q1, g1), (q2, g2)], ql, gl, ks=ks, chunk=chunk)
+        assert got == _brute_force_recall(averaged, ql, gl, ks)
+    values, indices = similarity_topk([(q1, g1), (q2, g2)], 7, chunk=10)
+    expected_idx = np.array([sorted(range(g1.shape[0]), key=lambda j: (-row[j], j))[:7] for row in averaged])
+    np.testing.assert_array_equal(indices, expected_idx)
+    np.testing.assert_allclose(values, np.take_along_axis(averaged, expected_idx, axis=1), atol=1e-5)
+    # and averaging differs from either modality alone (the test would catch ignoring one)
+    assert not np.array_equal(similarity_topk([(q1, g1)], 7)[1], indices)
+
+
+def test_retrieval_rejects_bad_input():
+    q, ql, g, gl = _random_problem(5)
+    with pytest.raises(VidsslError, match="dim"):
+        retrieval_recall(q, ql, g[:, :5], gl)
+    with pytest.raises(VidsslError, match="labels"):
+        retrieval_recall(q, ql[:-1], g, gl)
+    with pytest.raises(VidsslError, match="NaN"):
+        bad = q.copy()
+        bad[0, 0] = np.nan
+        retrieval_recall(bad, ql, g, gl)
+    with pytest.raises(VidsslError, match="chunk"):
+        retrieval_recall(q, ql, g, gl, chunk=0)
+    with pytest.raises(VidsslError, match="ks"):
+        retrieval_recall(q, ql, g, gl, ks=(0, 5))
+
+
+# ---------------------------------------------------------------- label subsets
+
+
+def _records(labels) -> list[VideoRecord]:
+    return [VideoRecord(f"v{i}.mp4", int(c), 40, 25.0, 32, 32) for i, c in enumerate(labels)]
+
+
+def test_label_subset_is_class_balanced_deterministic_and_ordered():
+    labels = [0] * 10 + [1] * 4 + [2] * 1 + [3] * 7
+    rng = np.random.default_rng(0)
+    records = _records(rng.permutation(labels))
+    subset = label_subset(records, 0.3, seed=11)
+    counts = Counter(r.label for r in subset)
+    # max(1, round-half-up(0.3 · n_c)): 10 → 3, 4 → 1.2 → 1, 1 → 0.3 → 1, 7 → 2.1 → 2
+    assert counts == {0: 3, 1: 1, 2: 1, 3: 2}
+    positions = [records.index(r) for r in subset]
+    assert positions == sorted(positions)  # original order kept
+    assert label_subset(records, 0.3, seed=11) == subset
+    assert label_subset(records, 0.3, seed=12) != subset
+    assert Counter(r.label for r in label_subset(records, 0.5, seed=0)) == {0: 5, 1: 2, 2: 1, 3: 4}
+    assert label_subset(records, 1.0, seed=3) == records
+
+
+def test_label_subset_rejects_bad_input():
+    with pytest.raises(VidsslError, match="label_fraction"):
+        label_subset(_records([0, 1]), 0.0, seed=0)
+    with pytest.raises(VidsslError, match="labelled"):
+        label_subset(_records([0, -1]), 0.5, seed=0)
+
+
+# ---------------------------------------------------------------- eval clip positions
+
+
+class FrameIndexReader:
+    """Fake reader: frame i is a uniform image of value i; records every call."""
+
+    def __init__(self, num_frames: int, size: int = 8):
+        self.num_frames = num_frames
+        self.size = size
+        self.calls: list[np.ndarray] = []
+
+    def read(self, path, indices):
+        indices = np.asarray(indices)
+        self.calls.append(indices.copy())
+        if indices.min() < 0 or indices.max() >= self.num_frames:
+            raise CorruptVideoError(f"{path}: frame index out of range")
+        return np.broadcast_to(
+            indices.astype(np.uint8)[:, None, None, None], (len(indices), self.size, self.size, 3)
+        ).copy()
+
+
+def _vcop_positions(num_frames: int, num_clips: int, clip_len: int, interval: int) -> np.ndarray:
+    """VCOP (ALGORITHMS.md §5.2): centres linspace(s/2, L − s/2, n), start int(centre − s/2),
+    s = clip span; start clamped at 0 and indices looped for videos shorter than the span."""
+    span = (clip_len - 1) * interval + 1
+    rows = []
+    for centre in np.linspace(span / 2, num_frames - span / 2, num_clips):
+        start = max(int(centre - span / 2), 0)
+        rows.append([(start + t * interval) % num_frames for t in range(clip_len)])
+    return np.array(rows)
+
+
+@pytest.mark.parametrize(
+    "num_frames, num_clips, clip_len, interval",
+    [(100, 10, 16, 1), (37, 10, 16, 1), (16, 3, 16, 1), (10, 4, 16, 1), (60, 5, 4, 3), (9, 2, 4, 2)],
+)
+def test_eval_clip_sampler_positions_follow_the_vcop_rule(num_frames, num_clips, clip_len, interval):
+    reader = FrameIndexReader(num_frames)
+    sampler = EvalClipSampler(
+        num_clips=num_clips, clip_len=clip_len, interval=interval, transform=EvalTransform(8, resize_short=8)
+    )
+    out = sampler(VideoRecord("x.mp4", 0, num_frames, 25.0, 8, 8), reader, np.random.default_rng(0))
+    clips = out["clips"]
+    assert clips.dtype == torch.uint8 and clips.shape == (num_clips, 3, clip_len, 8, 8)
+    expected = _vcop_positions(num_frames, num_clips, clip_len, interval)
+    np.testing.assert_array_equal(clips[:, 0, :, 0, 0].numpy(), expected)
+    assert (clips == clips[:, :1, :, :1, :1]).all()  # every pixel and channel carries the index
+    assert len(reader.calls) == 1  # all clips from one read
+    np.testing.assert_array_equal(reader.calls[0], expected.reshape(-1))
+
+
+def test_vcop_positions_for_ucf_length_video_by_hand():
+    # L = 100, 10 clips of 16: centres 8 + i·84/9 → starts 0, 9, 18, 28, 37, 46, 56, 65, 74, 84
+    starts = _vcop_positions(100, 10, 16, 1)[:, 0]
+    assert starts.tolist() == [0, 9, 18, 28, 37, 46, 56, 65, 74, 84]
+
+
+# ---------------------------------------------------------------- pooling
+
+
+def test_pool_feature_avg_and_vcop():
+    tap = torch.arange(2 * 3 * 2 * 4 * 4, dtype=torch.float32).view(2, 3, 2, 4, 4)
+    np.testing.assert_allclose(pool_feature(tap, "avg").numpy(), tap.mean(dim=(2, 3, 4)).numpy())
+    vcop = pool_feature(tap, "vcop")
+    assert vcop.shape == (2, 3 * 2 * 2 * 2)
+    # max over each 2×2 spatial block, per (channel, time): for a raster ramp it is the block's bottom-right
+    expected = tap[:, :, :, 1::2, 1::2].reshape(2, -1)
+    np.testing.assert_array_equal(vcop.numpy(), expected.numpy())
+    pooled = torch.randn(2, 7)
+    assert pool_feature(pooled, "vcop") is pooled
+    with pytest.raises(VidsslError, match="pooling"):
+        pool_feature(tap, "max")
+
+
+# ---------------------------------------------------------------- plots
+
+
+def _is_png(path) -> bool:
+    return path.exists() and path.stat().st_size > 1000 and path.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_plots_write_png_files(tmp_path):
+    rows = [{"epoch": e, "loss": 1.0 / (e + 1), "acc": 0.2 * e} for e in range(5)]
+    curves = plot_curves(rows, ["loss", "acc"], tmp_path / "plots" / "pretext.png", "TransRank pretext")
+    recalls = {
+        "pretrained": {"R@1": 0.31, "R@5": 0.5, "R@10": 0.6, "num_queries": 10},
+        "random init": {"R@1": 0.1, "R@5": 0.2, "R@10": 0.3, "num_queries": 10},
+    }
+    bars = plot_recall_bars(recalls, tmp_path / "recall.png")
+    accs = plot_accuracy_bars(
+        {"pretrained": {"clip_acc": 0.5, "video_acc": 0.6}, "random init": {"clip_acc": 0.3, "video_acc": 0.35}},
+        tmp_path / "acc.png",
+    )
+    for path in (curves, bars, accs):
+        assert _is_png(path), path
+    with pytest.raises(VidsslError, match="'top1'"):
+        plot_curves(rows, ["top1"], tmp_path / "x.png", "x")
+    with pytest.raises(VidsslError, match="lack"):
+        plot_accuracy_bars({"m": {"clip_acc": 0.5}}, tmp_path / "y.png")

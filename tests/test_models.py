@@ -1,0 +1,449 @@
+"""Contract tests for every backbone in BACKBONES, torchvision compatibility, widths and heads."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import math
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from vidssl.errors import VidsslError
+from vidssl.models import BACKBONES, TAPS, MLPHead, build_backbone, make_head
+from vidssl.models.resnet3d import mc3_18, pool_features, r2plus1d_18, r3d_18, tiny
+
+# Expected layout of each registered backbone, written from the architecture
+# definitions (not from the code): output channels of layer1..layer4 and
+# whether layers 2-4 halve time (MC3's 1x3x3 convs do not).
+EXPECTED_LAYOUT = {
+    "r3d_18": {"widths": (64, 128, 256, 512), "halves_time": True},
+    "r2plus1d_18": {"widths": (64, 128, 256, 512), "halves_time": True},
+    "mc3_18": {"widths": (64, 128, 256, 512), "halves_time": False},
+    "tiny": {"widths": (16, 32, 64, 128), "halves_time": True},
+}
+TORCHVISION_NAMES = ("r3d_18", "r2plus1d_18", "mc3_18")
+
+# Odd-ish sizes so the "round up when halving" rule is exercised.
+B, T, H, W = 2, 5, 36, 28
+
+
+@functools.lru_cache(maxsize=None)
+def built(name: str) -> nn.Module:
+    """Each backbone is constructed once per test session (full-width R(2+1)D-18 is 31 M parameters)."""
+    torch.manual_seed(0)
+    return BACKBONES[name]().eval()
+
+
+def clip_batch(batch: int = B, frames: int = T, height: int = H, width: int = W, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(batch, 3, frames, height, width, generator=generator)
+
+
+def half_up(n: int) -> int:
+    """Size after a stride-2 conv with 'same' padding: ceil(n / 2)."""
+    return (n + 1) // 2
+
+
+def expected_tap_shapes(batch, frames, height, width, *, widths, halves_time) -> dict[str, tuple[int, ...]]:
+    """Tap shapes from the stride rules: stem halves H, W; layer1 keeps; layers 2-4 halve H, W (and T)."""
+    t, h, w = frames, half_up(height), half_up(width)
+    shapes = {"stem": (batch, widths[0], t, h, w), "layer1": (batch, widths[0], t, h, w)}
+    for index in (2, 3, 4):
+        t = half_up(t) if halves_time else t
+        h, w = half_up(h), half_up(w)
+        shapes[f"layer{index}"] = (batch, widths[index - 1], t, h, w)
+    shapes["pool"] = (batch, widths[3])
+    return shapes
+
+
+def shapes_of(model: nn.Module) -> dict[str, tuple[int, ...]]:
+    return {key: tuple(value.shape) for key, value in model.state_dict().items()}
+
+
+# ------------------------------------------------------ registry contract ---
+
+
+def test_every_registered_backbone_has_an_expected_layout():
+    assert set(EXPECTED_LAYOUT) == set(BACKBONES)
+
+
+@pytest.mark.parametrize("name", list(BACKBONES))
+def test_forward_shape_num_features_and_finite(name):
+    model = built(name)
+    with torch.no_grad():
+        out = model(clip_batch())
+    assert model.num_features == EXPECTED_LAYOUT[name]["widths"][3]
+    assert out.shape == (B, model.num_features)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", list(BACKBONES))
+def test_every_tap_has_the_shape_of_the_stride_rules(name):
+    model = built(name)
+    with torch.no_grad():
+        taps = model.forward_features(clip_batch(), TAPS)
+    expected = expected_tap_shapes(B, T, H, W, **EXPECTED_LAYOUT[name])
+    assert list(taps) == list(TAPS)
+    assert {tap: tuple(value.shape) for tap, value in taps.items()} == expected
+    for value in taps.values():
+        assert torch.isfinite(value).all()
+
+
+@pytest.mark.parametrize("name", list(BACKBONES))
+def test_pool_tap_is_the_average_of_layer4_and_equals_forward(name):
+    model = built(name)
+    x = clip_batch()
+    with torch.no_grad():
+        taps = model.forward_features(x, ("layer4", "pool"))
+        pooled = model(x)
+    layer4 = taps["layer4"]
+    cells = layer4.shape[2] * layer4.shape[3] * layer4.shape[4]
+    reference = layer4.reshape(layer4.shape[0], layer4.shape[1], -1).sum(dim=2) / cells
+    torch.testing.assert_close(taps["pool"], reference, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(pooled, taps["pool"], atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("name", list(BACKBONES))
+def test_backward_reaches_every_parameter_with_finite_gradients(name):
+    model = copy.deepcopy(built(name)).train()
+    out = model(clip_batch())
+    weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(1))
+    (out * weights).sum().backward()
+    for param_name, param in model.named_parameters():
+        assert param.grad is not None, param_name
+        assert torch.isfinite(param.grad).all(), param_name
+        assert param.grad.abs().sum() > 0, param_name
+
+
+@pytest.mark.parametrize("name", list(BACKBONES))
+def test_eval_mode_is_deterministic_and_independent_of_the_batch(name):
+    model = built(name)
+    x = clip_batch()
+    with torch.no_grad():
+        first, second = model(x), model(x)
+        alone = model(x[1:2])
+    assert torch.equal(first, second)
+    torch.testing.assert_close(alone[0], first[1], atol=1e-4, rtol=1e-4)
+
+
+# ------------------------------------------------------- forward_features ---
+
+
+def test_forward_features_stops_at_the_deepest_requested_tap():
+    model = tiny().eval()
+    called = []
+    for layer_name in ("layer1", "layer2", "layer3", "layer4"):
+        getattr(model, layer_name).register_forward_hook(lambda *_args, n=layer_name: called.append(n))
+    with torch.no_grad():
+        taps = model.forward_features(clip_batch(), ("layer2", "stem"))
+    assert list(taps) == ["stem", "layer2"]
+    assert called == ["layer1", "layer2"]
+
+
+def test_unknown_tap_raises_value_error_naming_valid_taps():
+    model = tiny()
+    with pytest.raises(ValueError, match="layer5.*stem, layer1, layer2, layer3, layer4, pool"):
+        model.forward_features(clip_batch(), ("pool", "layer5"))
+    with pytest.raises(VidsslError):
+        model.forward_features(clip_batch(), ("fc",))
+    with pytest.raises(ValueError):
+        model.forward_features(clip_batch(), "pool")  # a bare string, not a sequence of names
+    with pytest.raises(ValueError):
+        model.forward_features(clip_batch(), ())
+
+
+def test_vcop_pooling_max_pools_2x2_spatial_cells_of_layer4():
+    model = tiny().eval()
+    x = clip_batch(frames=8, height=64, width=64)
+    with torch.no_grad():
+        taps = model.forward_features(x, ("layer4", "pool"), pooling="vcop")
+    layer4 = taps["layer4"]  # (2, 128, 1, 4, 4)
+    b, c, t, h, w = layer4.shape
+    reference = torch.empty(b, c, t, h // 2, w // 2)
+    for i in range(h // 2):
+        for j in range(w // 2):
+            reference[:, :, :, i, j] = layer4[:, :, :, 2 * i : 2 * i + 2, 2 * j : 2 * j + 2].amax(dim=(3, 4))
+    assert taps["pool"].shape == (b, c * t * (h // 2) * (w // 2))
+    torch.testing.assert_close(taps["pool"], reference.flatten(1), atol=0, rtol=0)
+    with pytest.raises(VidsslError, match="pooling"):
+        model.forward_features(x, ("pool",), pooling="median")
+    with pytest.raises(VidsslError, match="pooling"):
+        pool_features(layer4, "median")
+
+
+def test_bad_input_tensors_raise_vidssl_error():
+    model = tiny()
+    with pytest.raises(VidsslError, match="float"):
+        model(torch.zeros(1, 3, 4, 32, 32, dtype=torch.uint8))
+    with pytest.raises(VidsslError, match=r"\(B, 3, T, H, W\)"):
+        model(torch.zeros(1, 4, 32, 32))
+    with pytest.raises(VidsslError, match=r"\(B, 3, T, H, W\)"):
+        model(torch.zeros(1, 1, 4, 32, 32))
+
+
+# ---------------------------------------------------------- weight init ---
+
+
+def test_conv_weights_are_kaiming_fan_out_and_bn_is_identity():
+    model = built("r3d_18")
+    weight = model.layer4[0].conv2[0].weight  # (512, 512, 3, 3, 3)
+    fan_out = weight.shape[0] * 3 * 3 * 3
+    assert weight.std().item() == pytest.approx(math.sqrt(2.0 / fan_out), rel=0.02)
+    assert abs(weight.mean().item()) < 0.01 * math.sqrt(2.0 / fan_out)
+    fresh = tiny()
+    norms = [m for m in fresh.modules() if isinstance(m, nn.BatchNorm3d)]
+    assert norms
+    for norm in norms:
+        assert torch.equal(norm.weight, torch.ones_like(norm.weight))
+        assert torch.equal(norm.bias, torch.zeros_like(norm.bias))
+
+
+# --------------------------------------------------- torchvision strict load --
+
+
+@pytest.fixture(scope="module", params=TORCHVISION_NAMES)
+def torchvision_pair(request):
+    """(ours, torchvision model with fc -> Identity, torchvision state without fc), independently initialised.
+
+    Both got one train-mode forward so their BatchNorm running statistics are
+    not the defaults: a buffer loaded into the wrong place changes the output.
+    """
+    name = request.param
+    ours = copy.deepcopy(built(name))
+    torch.manual_seed(1)
+    theirs = getattr(torchvision.models.video, name)(weights=None)
+    with torch.no_grad():
+        ours.train()(clip_batch(frames=4, height=32, width=32, seed=2))
+        theirs.train()(clip_batch(frames=4, height=32, width=32, seed=3))
+    full_state = theirs.state_dict()
+    assert {"fc.weight", "fc.bias"} <= set(full_state)
+    state_without_fc = {key: value for key, value in full_state.items() if not key.startswith("fc.")}
+    theirs.fc = nn.Identity()
+    return ours.eval(), theirs.eval(), state_without_fc
+
+
+def torchvision_taps(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Outputs of torchvision's stem, layer1..layer4 (forward hooks) and of avgpool + flatten (fc is Identity)."""
+    recorded: dict[str, torch.Tensor] = {}
+    handles = [
+        getattr(model, tap).register_forward_hook(lambda _m, _i, out, tap=tap: recorded.__setitem__(tap, out))
+        for tap in TAPS[:-1]
+    ]
+    try:
+        recorded["pool"] = model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return recorded
+
+
+def test_parameter_and_buffer_names_and_shapes_equal_torchvision(torchvision_pair):
+    ours, _theirs, state_without_fc = torchvision_pair
+    assert shapes_of(ours) == {key: tuple(value.shape) for key, value in state_without_fc.items()}
+
+
+def test_our_weights_load_into_torchvision_strict_and_give_the_same_taps(torchvision_pair):
+    ours, theirs, _ = torchvision_pair
+    theirs = copy.deepcopy(theirs)
+    x = clip_batch(batch=1, frames=4, height=32, width=32)
+    with torch.no_grad():
+        assert not torch.allclose(ours(x), theirs(x), atol=1e-3)  # different weights before loading
+        theirs.load_state_dict(ours.state_dict(), strict=True)
+        expected = torchvision_taps(theirs, x)
+        got = ours.forward_features(x, TAPS)
+    for tap in TAPS:
+        torch.testing.assert_close(got[tap], expected[tap], atol=1e-5, rtol=1e-5)
+
+
+def test_torchvision_weights_load_into_ours_strict_and_give_the_same_output(torchvision_pair):
+    ours, theirs, state_without_fc = torchvision_pair
+    ours = copy.deepcopy(ours)
+    x = clip_batch(batch=1, frames=4, height=32, width=32, seed=5)
+    with torch.no_grad():
+        assert not torch.allclose(ours(x), theirs(x), atol=1e-3)
+        ours.load_state_dict(state_without_fc, strict=True)
+        torch.testing.assert_close(ours(x), theirs(x), atol=1e-5, rtol=1e-5)
+
+
+# ------------------------------------------------------ width multiplier ---
+
+
+def test_width_multiplier_scales_r3d_channels_rounding_half_up():
+    # 64, 128, 256, 512 x 0.3 = 19.2, 38.4, 76.8, 153.6 -> 19, 38, 77, 154
+    shapes = shapes_of(r3d_18(width=0.3))
+    assert shapes["stem.0.weight"] == (19, 3, 3, 7, 7)
+    assert shapes["layer1.0.conv1.0.weight"] == (19, 19, 3, 3, 3)
+    assert shapes["layer2.0.conv1.0.weight"] == (38, 19, 3, 3, 3)
+    assert shapes["layer2.0.downsample.0.weight"] == (38, 19, 1, 1, 1)
+    assert shapes["layer3.1.conv2.0.weight"] == (77, 77, 3, 3, 3)
+    assert shapes["layer4.0.conv1.0.weight"] == (154, 77, 3, 3, 3)
+    assert r3d_18(width=0.3).num_features == 154
+
+
+def test_width_multiplier_keeps_the_r2plus1d_midplanes_formula():
+    # widths (32, 64, 128, 256); stem mid = 45 * 0.5 = 22.5 -> 23;
+    # mid = floor(27 * in * out / (9 * in + 3 * out)):
+    #   layer1 (32 -> 32): 27648 // 384 = 72; layer2.0 (32 -> 64): 55296 // 480 = 115;
+    #   layer2.1 (64 -> 64): 110592 // 768 = 144
+    shapes = shapes_of(r2plus1d_18(width=0.5))
+    assert shapes["stem.0.weight"] == (23, 3, 1, 7, 7)
+    assert shapes["stem.3.weight"] == (32, 23, 3, 1, 1)
+    assert shapes["layer1.0.conv1.0.0.weight"] == (72, 32, 1, 3, 3)
+    assert shapes["layer2.0.conv1.0.0.weight"] == (115, 32, 1, 3, 3)
+    assert shapes["layer2.0.conv1.0.1.weight"] == (115,)
+    assert shapes["layer2.0.conv1.0.3.weight"] == (64, 115, 3, 1, 1)
+    assert shapes["layer2.0.conv2.0.0.weight"] == (115, 64, 1, 3, 3)
+    assert shapes["layer2.1.conv1.0.0.weight"] == (144, 64, 1, 3, 3)
+
+
+def test_mc3_width_multiplier_and_spatial_only_layers():
+    model = mc3_18(width=0.5).eval()
+    shapes = shapes_of(model)
+    assert shapes["layer1.0.conv1.0.weight"] == (32, 32, 3, 3, 3)
+    assert shapes["layer2.0.conv1.0.weight"] == (64, 32, 1, 3, 3)
+    assert shapes["layer4.1.conv2.0.weight"] == (256, 256, 1, 3, 3)
+    with torch.no_grad():
+        taps = model.forward_features(clip_batch(), TAPS)
+    expected = expected_tap_shapes(B, T, H, W, widths=(32, 64, 128, 256), halves_time=False)
+    assert {tap: tuple(value.shape) for tap, value in taps.items()} == expected
+
+
+@pytest.mark.parametrize(("block", "full_depth_builder"), [("r3d", r3d_18), ("r2plus1d", r2plus1d_18), ("mc3", mc3_18)])
+def test_tiny_at_full_depth_has_the_layout_of_the_quarter_width_18_layer_model(block, full_depth_builder):
+    assert shapes_of(tiny(block=block, layers=(2, 2, 2, 2))) == shapes_of(full_depth_builder(width=0.25))
+
+
+def test_tiny_layers_sets_blocks_per_layer():
+    model = tiny(layers=(1, 2, 1, 3))
+    assert [len(getattr(model, f"layer{i}")) for i in (1, 2, 3, 4)] == [1, 2, 1, 3]
+
+
+def test_very_small_width_keeps_at_least_one_channel():
+    model = tiny(width=0.001).eval()
+    assert model.num_features == 1
+    with torch.no_grad():
+        assert model(clip_batch()).shape == (B, 1)
+
+
+@pytest.mark.parametrize("width", [0, -1.0, float("nan"), float("inf"), "0.5", True])
+def test_bad_width_raises(width):
+    with pytest.raises(VidsslError, match="width"):
+        r3d_18(width=width)
+
+
+def test_bad_tiny_arguments_raise():
+    with pytest.raises(VidsslError, match="r3d, r2plus1d, mc3"):
+        tiny(block="c3d")
+    with pytest.raises(VidsslError, match="layers"):
+        tiny(layers=(1, 1, 1))
+    with pytest.raises(VidsslError, match="blocks_per_layer"):
+        tiny(layers=(1, 0, 1, 1))
+
+
+# ---------------------------------------------------------- build_backbone --
+
+
+def test_build_backbone_passes_keywords_to_the_builder():
+    model = build_backbone("r3d_18", width=0.25)
+    assert model.num_features == 128
+    assert shapes_of(model) == shapes_of(r3d_18(width=0.25))
+    assert build_backbone("tiny", width=0.5, block="mc3").num_features == 256
+
+
+def test_build_backbone_rejects_unknown_names_and_options():
+    with pytest.raises(VidsslError, match="r3d_18, r2plus1d_18, mc3_18, tiny"):
+        build_backbone("resnet50")
+    with pytest.raises(VidsslError, match="widht.*width"):
+        build_backbone("tiny", widht=0.5)
+
+
+# ------------------------------------------------------------------- heads --
+
+
+def linears(module: nn.Module) -> list[nn.Linear]:
+    return [m for m in module.modules() if isinstance(m, nn.Linear)]
+
+
+def test_fc_head_is_one_linear_layer_equal_to_a_manual_matmul():
+    torch.manual_seed(0)
+    head = MLPHead(6, (), 4)
+    (layer,) = linears(head)
+    x = torch.randn(5, 6)
+    reference = torch.empty(5, 4)
+    for i in range(5):
+        for j in range(4):
+            reference[i, j] = sum(x[i, k] * layer.weight[j, k] for k in range(6)) + layer.bias[j]
+    torch.testing.assert_close(head(x), reference, atol=1e-6, rtol=1e-5)
+
+
+def test_make_head_fc_and_mlp_layouts():
+    fc = make_head("fc", 512, 3)
+    assert [tuple(layer.weight.shape) for layer in linears(fc)] == [(3, 512)]
+    mlp = make_head("mlp", 512, 3)
+    assert [tuple(layer.weight.shape) for layer in linears(mlp)] == [(128, 512), (3, 128)]
+    assert sum(isinstance(m, nn.ReLU) for m in mlp.modules()) == 1
+    narrow = make_head("mlp", 512, 3, hidden=64)
+    assert [tuple(layer.weight.shape) for layer in linears(narrow)] == [(64, 512), (3, 64)]
+
+
+def test_mlp_head_matches_relu_of_two_matmuls():
+    torch.manual_seed(0)
+    head = make_head("mlp", 10, 3)
+    first, second = linears(head)
+    x = torch.randn(4, 10)
+    hidden = torch.clamp(x @ first.weight.T + first.bias, min=0)
+    torch.testing.assert_close(head(x), hidden @ second.weight.T + second.bias, atol=1e-6, rtol=1e-5)
+
+
+def test_mlp_head_with_batch_norm_in_eval_mode_matches_the_formula():
+    torch.manual_seed(0)
+    head = MLPHead(8, (5,), 2, bn=True).eval()
+    first, second = linears(head)
+    (norm,) = [m for m in head.modules() if isinstance(m, nn.BatchNorm1d)]
+    assert first.bias is None  # BN's shift makes a bias redundant
+    with torch.no_grad():
+        norm.running_mean.copy_(torch.randn(5))
+        norm.running_var.copy_(torch.rand(5) + 0.5)
+        norm.weight.copy_(torch.randn(5))
+        norm.bias.copy_(torch.randn(5))
+    x = torch.randn(3, 8)
+    normalised = (x @ first.weight.T - norm.running_mean) / torch.sqrt(norm.running_var + norm.eps)
+    hidden = torch.clamp(normalised * norm.weight + norm.bias, min=0)
+    torch.testing.assert_close(head(x), hidden @ second.weight.T + second.bias, atol=1e-5, rtol=1e-5)
+
+
+def test_dropout_sits_before_the_last_linear_and_is_off_in_eval():
+    head = MLPHead(6, (4,), 2, dropout=0.5)
+    assert [type(m) for m in head.layers] == [nn.Linear, nn.ReLU, nn.Dropout, nn.Linear]
+    assert head.layers[2].p == 0.5
+    plain = MLPHead(6, (4,), 2)
+    plain.load_state_dict(head.state_dict())
+    x = torch.randn(7, 6)
+    torch.testing.assert_close(head.eval()(x), plain.eval()(x), atol=0, rtol=0)
+
+
+def test_head_keeps_leading_dimensions():
+    torch.manual_seed(0)
+    head = MLPHead(8, (5,), 3, bn=True).eval()
+    x = torch.randn(2, 4, 8)
+    out = head(x)
+    assert out.shape == (2, 4, 3)
+    torch.testing.assert_close(out[1, 2], head(x[1, 2][None])[0], atol=1e-6, rtol=1e-5)
+
+
+def test_bad_head_arguments_raise():
+    with pytest.raises(VidsslError, match="fc, mlp"):
+        make_head("transformer", 512, 3)
+    with pytest.raises(VidsslError, match="in_dim"):
+        MLPHead(0, (), 3)
+    with pytest.raises(VidsslError, match="hidden_dims"):
+        MLPHead(4, 128, 3)
+    with pytest.raises(VidsslError, match="hidden_dims"):
+        MLPHead(4, (0,), 3)
+    with pytest.raises(VidsslError, match="dropout"):
+        MLPHead(4, (), 3, dropout=1.0)
+    with pytest.raises(VidsslError, match=r"\(\.\.\., 4\)"):
+        MLPHead(4, (), 3)(torch.randn(2, 5))

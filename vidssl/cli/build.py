@@ -1,0 +1,124 @@
+"""Config sections → library objects, with explicit keyword arguments.
+
+The only module that reads :mod:`vidssl.config.schema` dataclasses; everything
+it builds takes plain typed arguments and can be built by hand the same way
+(see README's Python example).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from torch import nn
+
+from vidssl.config.schema import ClipConfig, DataConfig, MethodConfig, ModelConfig
+from vidssl.data.datasets import VideoRecord, load_records
+from vidssl.data.pretext.transrank import TransRankSampler
+from vidssl.data.synthmotion import generate_synthmotion
+from vidssl.data.transforms import ClipAugment
+from vidssl.data.video import CachedReader, build_frame_cache, make_reader
+from vidssl.errors import VidsslError
+from vidssl.methods import METHODS
+from vidssl.models import build_backbone
+
+
+def cache_root() -> Path:
+    """Where generated datasets and caches live: ``$VIDSSL_CACHE`` or ``~/.cache/vidssl``."""
+    return Path(os.environ.get("VIDSSL_CACHE", Path.home() / ".cache" / "vidssl"))
+
+
+def synthmotion_root(data: DataConfig) -> Path:
+    """Generate SynthMotion (cached) and return its folder."""
+    root = Path(data.root) if data.root else cache_root() / (
+        f"synthmotion-s{data.synth_seed}-n{data.synth_per_class}-b{data.synth_appearance_bias:g}"
+    )
+    return generate_synthmotion(
+        root, per_class=data.synth_per_class, seed=data.synth_seed, appearance_bias=data.synth_appearance_bias
+    )
+
+
+def dataset_location(data: DataConfig) -> tuple[str, str, str | None]:
+    """(format, videos root, annotations) with SynthMotion resolved to its UCF101 layout."""
+    if data.format == "synthmotion":
+        root = synthmotion_root(data)
+        return "ucf101", str(root / "videos"), str(root / "splits")
+    if data.root is None:
+        raise VidsslError(f"data.root: required for format {data.format!r}")
+    return data.format, data.root, data.annotations
+
+
+def build_records(data: DataConfig, *, split: str | None = None) -> tuple[list[VideoRecord], list[str]]:
+    fmt, root, annotations = dataset_location(data)
+    return load_records(
+        fmt,
+        root,
+        split=split or data.split,
+        split_id=data.split_id,
+        annotations=annotations,
+        labelled=data.labelled,
+        frame_template=data.frame_template,
+    )
+
+
+def build_reader(data: DataConfig, records: list[VideoRecord]):
+    """The reader for ``records``; with ``cache_short_side`` > 0, decode once into the frame cache.
+
+    Returns (reader, records) — cached records carry the cached frame size.
+    """
+    if data.cache_short_side > 0:
+        cache_dir = Path(data.cache_dir) if data.cache_dir else cache_root() / f"frames-{data.cache_short_side}"
+        source = make_reader(data.reader, template=data.frame_template) if data.reader == "frames" else None
+        records = build_frame_cache(records, cache_dir, short_side=data.cache_short_side, source_reader=source)
+        return CachedReader(cache_dir), records
+    if data.reader == "frames":
+        return make_reader("frames", template=data.frame_template), records
+    return make_reader(data.reader), records
+
+
+def build_augment(clip: ClipConfig) -> ClipAugment:
+    return ClipAugment(
+        clip.size,
+        scale=tuple(clip.scale),
+        ratio=tuple(clip.ratio),
+        flip_p=clip.flip_p,
+        brightness=clip.brightness,
+        contrast=clip.contrast,
+        saturation=clip.saturation,
+        hue=clip.hue,
+        jitter_p=clip.color_jitter_p,
+        grayscale_p=clip.grayscale_p,
+        blur_p=clip.blur_p,
+    )
+
+
+def build_pretext_sampler(method: MethodConfig, clip: ClipConfig):
+    if method.name != "transrank":
+        raise VidsslError(f"method.name: expected one of {sorted(METHODS)}, got {method.name!r}")
+    return TransRankSampler(
+        transforms=tuple(method.transforms),
+        num_clips=method.num_clips,
+        mode=method.mode,
+        clip_len=clip.frames,
+        base_interval=clip.base_interval,
+        jitter=tuple(clip.jitter),
+        augment=build_augment(clip),
+        short_video=clip.short_video,
+    )
+
+
+def build_model_backbone(model: ModelConfig) -> nn.Module:
+    width = {} if model.width is None else {"width": model.width}
+    return build_backbone(model.backbone, **width)
+
+
+def build_method(method: MethodConfig, backbone: nn.Module) -> nn.Module:
+    if method.name not in METHODS:
+        raise VidsslError(f"method.name: expected one of {sorted(METHODS)}, got {method.name!r}")
+    return METHODS[method.name](
+        backbone,
+        transforms=tuple(method.transforms),
+        head=method.head,
+        head_hidden=method.head_hidden,
+        loss=method.loss,
+        margin=method.margin,
+    )

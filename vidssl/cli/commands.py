@@ -1,0 +1,105 @@
+"""What each CLI command does, as plain functions the CLI and the tests call."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+import yaml
+
+from vidssl.cli import build
+from vidssl.config.loading import apply_overrides, from_dict, load_yaml, to_dict
+from vidssl.config.schema import DataConfig, RunConfig
+from vidssl.data.datasets import VideoDataset
+from vidssl.engine.checkpoint import save_checkpoint
+from vidssl.engine.trainer import fit
+from vidssl.errors import VidsslError
+from vidssl.models import build_backbone
+
+PACKAGED_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+
+def resolve_config_path(name: str) -> Path:
+    """A config path, or the name of a packaged config (``transrank_t_tiny``)."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    packaged = PACKAGED_CONFIGS / f"{path.stem}.yaml"
+    if packaged.is_file():
+        return packaged
+    choices = sorted(p.stem for p in PACKAGED_CONFIGS.glob("*.yaml"))
+    raise VidsslError(f"{name}: config file not found (packaged configs: {', '.join(choices)})")
+
+
+def load_run_config(name: str, overrides: list[str] = ()) -> RunConfig:
+    data = apply_overrides(load_yaml(resolve_config_path(name)), list(overrides))
+    return from_dict(RunConfig, data)
+
+
+def write_yaml_atomic(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(yaml.safe_dump(data, sort_keys=False))
+    os.replace(tmp, path)
+
+
+def pretrain(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False):
+    """Pretrain ``cfg.method`` on ``cfg.data``; writes config.yaml, checkpoints, logs and backbone.pt.
+
+    Returns (method, history).
+    """
+    run_dir = Path(run_dir)
+    records, _ = build.build_records(cfg.data)
+    reader, records = build.build_reader(cfg.data, records)
+    sampler = build.build_pretext_sampler(cfg.method, cfg.clip)
+    dataset = VideoDataset(records, reader, sampler, seed=cfg.train.seed)
+    torch.manual_seed(cfg.train.seed)  # the same initial weights as `random_init_backbone`
+    backbone = build.build_model_backbone(cfg.model)
+    method = build.build_method(cfg.method, backbone)
+    write_yaml_atomic(run_dir / "config.yaml", to_dict(cfg))
+    history = fit(method, dataset, cfg=cfg.train, run_dir=run_dir, resume=resume)
+    save_backbone(run_dir / "backbone.pt", method.backbone, name=cfg.model.backbone, width=cfg.model.width)
+    return method, history
+
+
+def random_init_backbone(cfg: RunConfig) -> torch.nn.Module:
+    """The backbone a pretraining run with ``cfg`` starts from (same seed): the random-init baseline."""
+    torch.manual_seed(cfg.train.seed)
+    return build.build_model_backbone(cfg.model)
+
+
+def save_backbone(path: Path, backbone: torch.nn.Module, *, name: str, width: float | None) -> None:
+    """The exported representation: backbone name, width (None = builder default) and weights.
+
+    Holds only strings, numbers and tensors, so it loads with ``weights_only=True``.
+    """
+    state = {"backbone": name, "width": width, "state_dict": backbone.state_dict()}
+    save_checkpoint(state, path)
+
+
+def load_backbone(path: str | Path) -> torch.nn.Module:
+    """A backbone from ``backbone.pt`` or a run folder holding one."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "backbone.pt"
+    if not path.is_file():
+        raise VidsslError(f"{path}: backbone file not found (give a run folder or its backbone.pt)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        width = {} if state["width"] is None else {"width": state["width"]}
+        backbone = build_backbone(state["backbone"], **width)
+        backbone.load_state_dict(state["state_dict"])
+    except VidsslError:
+        raise
+    except Exception as err:  # corrupt file, wrong keys
+        raise VidsslError(f"{path}: not a vidssl backbone file ({type(err).__name__}: {err})") from None
+    return backbone
+
+
+def eval_data_config(cfg: RunConfig) -> DataConfig:
+    """The labelled downstream dataset: ``eval.format/root`` if set, else the pretraining data."""
+    data = DataConfig(**{**to_dict(cfg.data), "labelled": True})
+    if cfg.eval.format:
+        data.format, data.root, data.annotations = cfg.eval.format, cfg.eval.root, cfg.eval.annotations
+        data.split_id = cfg.eval.split_id
+    return data

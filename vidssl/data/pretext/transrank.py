@@ -1,0 +1,193 @@
+"""TransRank sampler: N clips of one video, each under a temporal transformation (Duan et al. 2022, §4).
+
+Runs inside DataLoader workers. Given a video record, a reader and an rng it
+returns the clips and the pretext targets the TransRank method needs:
+
+- ``clips``: uint8 (N, C, T, H, W)
+- ``transform_ids``: long (N,) — index into ``transforms`` of each clip's transformation
+- ``aspect_ratios``: float32 (N,) — w/h of each clip's crop region (§4.3 aspect task)
+- ``rotations``: long (N,) — k of each clip's k·90° rotation (§4.3 rotation task; 0 if off)
+- ``flipped``: bool (N,)
+- ``frame_indices``: long (N, T) — the source frames of each clip, for inspection
+
+Recipe per sample (TransRank §4.1–4.4, ALGORITHMS.md):
+
+1. assign transformations: ``deterministic`` = a random permutation gives each
+   of the M transformations to exactly one of the N = M clips;
+   ``stochastic`` = each clip draws one independently;
+2. per clip a jittered frame interval ``round(2n · U[0.8, 1.2])``;
+3. offsets spread over the whole video, one random start per equal segment,
+   with the segments randomly permuted among clips;
+4. indices by the §4.2 formulas, mapped into short videos by ``short_video``;
+5. ONE ``reader.read`` of the sorted unique frames of all clips (a frame shared
+   by clips is decoded once), then each clip gathers its frames;
+6. each clip augmented independently (clip-wise strong augmentation, §4.4).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from vidssl.data.sampling import (
+    FIT_RULES,
+    check_transform_name,
+    clip_span,
+    fit_to_video,
+    jittered_interval,
+    speed_of,
+    spread_offsets,
+    transform_indices,
+)
+from vidssl.data.transforms.clip import ClipAugment
+from vidssl.errors import CorruptVideoError, VidsslError
+
+SAMPLING_MODES: tuple[str, ...] = ("deterministic", "stochastic")
+
+
+class _Record(Protocol):
+    path: str
+    num_frames: int
+
+
+class _Reader(Protocol):
+    def read(self, path: str, indices: Any) -> np.ndarray: ...
+
+
+class _Augment(Protocol):
+    def __call__(self, frames: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, dict[str, Any]]: ...
+
+
+class TransRankSampler:
+    """Sample N transformed clips of one video for TransRank pre-training.
+
+    Args:
+        transforms: the M temporal transformations (names from
+            :data:`vidssl.data.sampling.TEMPORAL_TRANSFORMS`, or ``"0.5x"``); distinct.
+        num_clips: N; defaults to M. Deterministic mode needs N = M.
+        mode: ``"deterministic"`` or ``"stochastic"`` (see module docstring).
+        clip_len: frames per clip (l).
+        base_interval: frame interval of 1× (2 in the paper).
+        jitter: range of the interval's random factor (§4.4).
+        augment: per-clip spatial augmentation, ``augment(frames, rng) -> (clip, info)``;
+            defaults to ``ClipAugment()``.
+        short_video: ``"loop"`` or ``"clamp"`` for videos shorter than a clip's span.
+
+    Example::
+
+        sampler = TransRankSampler(transforms=("1x", "2x", "rev"), augment=ClipAugment(112))
+        sample = sampler(record, reader, np.random.default_rng(0))
+        sample["clips"].shape  # (3, 3, 16, 112, 112)
+    """
+
+    def __init__(
+        self,
+        *,
+        transforms: tuple[str, ...] = ("1x", "2x", "rev"),
+        num_clips: int | None = None,
+        mode: str = "deterministic",
+        clip_len: int = 16,
+        base_interval: int = 2,
+        jitter: tuple[float, float] = (0.8, 1.2),
+        augment: _Augment | None = None,
+        short_video: str = "loop",
+    ) -> None:
+        transforms = tuple(check_transform_name(name) for name in transforms)
+        if not transforms:
+            raise VidsslError("transrank transforms must name at least one temporal transformation")
+        if len(set(transforms)) != len(transforms):
+            raise VidsslError(f"transrank transforms must be distinct, got {transforms!r}")
+        if mode not in SAMPLING_MODES:
+            raise VidsslError(f"transrank mode must be one of {', '.join(SAMPLING_MODES)}, got {mode!r}")
+        num_clips = len(transforms) if num_clips is None else num_clips
+        if isinstance(num_clips, bool) or int(num_clips) != num_clips or num_clips < 1:
+            raise VidsslError(f"transrank num_clips must be a positive integer, got {num_clips!r}")
+        if mode == "deterministic" and num_clips != len(transforms):
+            raise VidsslError(
+                f"transrank deterministic mode needs num_clips == len(transforms) "
+                f"({len(transforms)}), got num_clips={num_clips}; use mode='stochastic' otherwise"
+            )
+        if short_video not in FIT_RULES:
+            raise VidsslError(f"transrank short_video must be one of {', '.join(FIT_RULES)}, got {short_video!r}")
+        if isinstance(clip_len, bool) or int(clip_len) != clip_len or clip_len < 1:
+            raise VidsslError(f"transrank clip_len must be a positive integer, got {clip_len!r}")
+        if isinstance(base_interval, bool) or int(base_interval) != base_interval or base_interval < 1:
+            raise VidsslError(f"transrank base_interval must be a positive integer, got {base_interval!r}")
+        if not 0 < jitter[0] <= jitter[1]:
+            raise VidsslError(f"transrank jitter must be (low, high) with 0 < low <= high, got {jitter!r}")
+        self.transforms = transforms
+        self.num_clips = int(num_clips)
+        self.mode = mode
+        self.clip_len = int(clip_len)
+        self.base_interval = int(base_interval)
+        self.jitter = (float(jitter[0]), float(jitter[1]))
+        self.augment = ClipAugment() if augment is None else augment
+        self.short_video = short_video
+
+    def __repr__(self) -> str:
+        return (
+            f"TransRankSampler(transforms={self.transforms}, num_clips={self.num_clips}, mode={self.mode!r}, "
+            f"clip_len={self.clip_len}, base_interval={self.base_interval}, jitter={self.jitter}, "
+            f"augment={self.augment!r}, short_video={self.short_video!r})"
+        )
+
+    def assign_transforms(self, rng: np.random.Generator) -> np.ndarray:
+        """Transformation id of each clip: a permutation (deterministic) or independent draws (stochastic)."""
+        if self.mode == "deterministic":
+            return rng.permutation(len(self.transforms)).astype(np.int64)
+        return rng.integers(0, len(self.transforms), size=self.num_clips).astype(np.int64)
+
+    def clip_indices(self, num_frames: int, transform_ids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Frame indices (N, clip_len) of every clip, already fitted into ``[0, num_frames)``."""
+        names = [self.transforms[t] for t in transform_ids]
+        intervals = [
+            jittered_interval(speed_of(name), base_interval=self.base_interval, jitter=self.jitter, rng=rng)
+            for name in names
+        ]
+        spans = [clip_span(self.clip_len, interval) for interval in intervals]
+        segment_of_clip = rng.permutation(len(names))
+        # spread_offsets gives segment k to its k-th span; put clip c's span at position segment_of_clip[c].
+        spans_by_segment = [0] * len(names)
+        for clip, segment in enumerate(segment_of_clip):
+            spans_by_segment[segment] = spans[clip]
+        offsets_by_segment = spread_offsets(num_frames, spans_by_segment, rng)
+        rows = []
+        for clip, name in enumerate(names):
+            indices = transform_indices(
+                name,
+                clip_len=self.clip_len,
+                offset=offsets_by_segment[segment_of_clip[clip]],
+                interval=intervals[clip],
+                rng=rng,
+            )
+            rows.append(fit_to_video(indices, num_frames, self.short_video))
+        return np.stack(rows)
+
+    def __call__(self, record: _Record, reader: _Reader, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        num_frames = int(record.num_frames)
+        if num_frames < 1:
+            raise CorruptVideoError(f"{record.path}: video has no frames (num_frames={num_frames})")
+        transform_ids = self.assign_transforms(rng)
+        indices = self.clip_indices(num_frames, transform_ids, rng)
+        unique = np.unique(indices)
+        frames = reader.read(record.path, unique)
+        if len(frames) != len(unique):
+            raise CorruptVideoError(f"{record.path}: reader returned {len(frames)} frames, expected {len(unique)}")
+        positions = np.searchsorted(unique, indices)
+        clips, aspect_ratios, rotations, flipped = [], [], [], []
+        for row in positions:
+            clip, info = self.augment(frames[row], rng)
+            clips.append(clip)
+            aspect_ratios.append(info["aspect_ratio"])
+            rotations.append(info.get("rotation_k", 0))
+            flipped.append(info.get("flipped", False))
+        return {
+            "clips": torch.stack(clips),
+            "transform_ids": torch.from_numpy(transform_ids),
+            "aspect_ratios": torch.tensor(aspect_ratios, dtype=torch.float32),
+            "rotations": torch.tensor(rotations, dtype=torch.long),
+            "flipped": torch.tensor(flipped, dtype=torch.bool),
+            "frame_indices": torch.from_numpy(indices.astype(np.int64)),
+        }

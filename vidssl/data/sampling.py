@@ -1,0 +1,220 @@
+"""Pure frame-index rules: which frames of a video form a clip.
+
+Nothing here decodes or touches a file; every function maps numbers (frame
+counts, offsets, intervals, a ``numpy.random.Generator``) to integer frame
+indices, so each rule can be tested against its formula alone.
+
+Vocabulary (TransRank, Duan et al. 2022, §4.2):
+
+- ``clip_len`` (l): number of frames in a clip.
+- ``interval`` (d): gap between consecutive sampled frames, already scaled by
+  the speed and jittered, i.e. ``d = round(2n · U[0.8, 1.2])`` for ``n×``
+  (see :func:`jittered_interval`).
+- ``offset`` (ρ): index of the first frame of the clip's span.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from vidssl.errors import VidsslError
+
+TEMPORAL_TRANSFORMS: tuple[str, ...] = ("1x", "2x", "4x", "rev", "rev-2x", "palindrome", "shuffle")
+"""Temporal transformations usable for pre-training (TransRank §4.2)."""
+
+ANALYSIS_TRANSFORMS: tuple[str, ...] = ("0.5x",)
+"""Transformations only used to probe a trained model (TransRank Fig. 4)."""
+
+ALL_TRANSFORMS: tuple[str, ...] = TEMPORAL_TRANSFORMS + ANALYSIS_TRANSFORMS
+
+_SPEEDS: dict[str, float] = {
+    "0.5x": 0.5,
+    "1x": 1.0,
+    "2x": 2.0,
+    "4x": 4.0,
+    "rev": 1.0,
+    "rev-2x": 2.0,
+    "palindrome": 1.0,
+    "shuffle": 1.0,
+}
+
+FIT_RULES: tuple[str, ...] = ("loop", "clamp")
+
+
+def check_transform_name(name: str) -> str:
+    """Return ``name`` if it is a known temporal transformation, else raise VidsslError."""
+    if name not in _SPEEDS:
+        raise VidsslError(
+            f"unknown temporal transformation {name!r}; expected one of {', '.join(ALL_TRANSFORMS)}"
+        )
+    return name
+
+
+def speed_of(name: str) -> float:
+    """Speed factor n of a transformation: its frame interval is ``base_interval · n``.
+
+    ``rev`` and ``rev-2x`` play at 1× and 2×; ``palindrome`` and ``shuffle``
+    use the 1× interval; ``0.5x`` is half the 1× interval (TransRank footnote 4).
+    """
+    return _SPEEDS[check_transform_name(name)]
+
+
+def _check_positive_int(value: int, key: str) -> int:
+    if isinstance(value, bool) or int(value) != value or value < 1:
+        raise VidsslError(f"{key} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def clip_span(clip_len: int, interval: int) -> int:
+    """Number of source frames a clip covers: ``(clip_len − 1) · interval + 1``."""
+    clip_len = _check_positive_int(clip_len, "clip_len")
+    interval = _check_positive_int(interval, "interval")
+    return (clip_len - 1) * interval + 1
+
+
+def jittered_interval(
+    speed: float,
+    *,
+    base_interval: int = 2,
+    jitter: tuple[float, float] = (0.8, 1.2),
+    rng: np.random.Generator,
+) -> int:
+    """Frame interval ``round(base_interval · speed · U[jitter])``, at least 1 (TransRank §4.4).
+
+    Rounding is half-up. With the defaults, 1× always gives 2, 2× gives 3–5,
+    4× gives 6–10, and 0.5× gives 1 (one frame per frame, footnote 4).
+    """
+    base_interval = _check_positive_int(base_interval, "base_interval")
+    if not speed > 0:
+        raise VidsslError(f"speed must be > 0, got {speed!r}")
+    low, high = jitter
+    if not 0 < low <= high:
+        raise VidsslError(f"jitter must be (low, high) with 0 < low <= high, got {jitter!r}")
+    factor = rng.uniform(low, high) if high > low else low
+    return max(1, int(np.floor(base_interval * speed * factor + 0.5)))
+
+
+def _palindrome_steps(clip_len: int) -> np.ndarray:
+    """Multipliers k of the palindrome clip: even k ascending, then odd k descending.
+
+    For even l this is the paper's ``[0, 2, …, l−2, l−1, l−3, …, 1]`` (§4.2).
+    For odd l the same rule gives ``[0, 2, …, l−1, l−2, l−4, …, 1]``: the
+    clip still goes forward over the even multiples and comes back over the
+    odd ones, touching every multiple in ``[0, l)`` exactly once.
+    """
+    steps = np.arange(clip_len)
+    return np.concatenate([steps[0::2], steps[1::2][::-1]])
+
+
+def transform_indices(
+    name: str,
+    *,
+    clip_len: int,
+    offset: int,
+    interval: int,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """Frame indices of one clip under a temporal transformation (TransRank §4.2).
+
+    With d = ``interval`` (already ``2n`` jittered) and ρ = ``offset``:
+
+    - ``n×`` and ``0.5x``: ρ + [0, d, 2d, …, (l−1)d]
+    - ``rev``/``rev-n×``: ρ + [(l−1)d, …, d, 0]
+    - ``palindrome``: ρ + [0, 2d, …, (l−2)d, (l−1)d, (l−3)d, …, d]
+      (odd l: see :func:`_palindrome_steps`)
+    - ``shuffle``: a random permutation of the ``1×`` indices (needs ``rng``).
+
+    Indices may exceed the video; :func:`fit_to_video` maps them back in.
+    Returns an int64 array of length ``clip_len``.
+    """
+    check_transform_name(name)
+    clip_len = _check_positive_int(clip_len, "clip_len")
+    interval = _check_positive_int(interval, "interval")
+    if int(offset) != offset or offset < 0:
+        raise VidsslError(f"offset must be a non-negative integer, got {offset!r}")
+    steps = np.arange(clip_len, dtype=np.int64)
+    if name.startswith("rev"):
+        steps = steps[::-1]
+    elif name == "palindrome":
+        steps = _palindrome_steps(clip_len)
+    elif name == "shuffle":
+        if rng is None:
+            raise VidsslError("transform 'shuffle' needs an rng to permute the frames")
+        steps = rng.permutation(steps)
+    return int(offset) + steps.astype(np.int64) * interval
+
+
+def spread_offsets(num_frames: int, spans: Sequence[int], rng: np.random.Generator) -> list[int]:
+    """One start per clip, the clips spread over the whole video (ALGORITHMS.md, TransRank).
+
+    Clip i may start anywhere in ``[0, num_frames − spans[i]]``. That range
+    (as integers) is cut into ``len(spans)`` equal consecutive segments and
+    clip i starts uniformly at random inside segment i, so clips land in
+    different parts of the video with different offsets. Permute ``spans``
+    beforehand to shuffle which clip gets which segment.
+
+    A clip longer than the video starts at 0 (then :func:`fit_to_video`
+    loops or clamps its indices). If the range has fewer integers than there
+    are clips, the empty segments fall back to the start of their segment
+    (clamped to the range), so offsets may repeat.
+    """
+    num_frames = _check_positive_int(num_frames, "num_frames")
+    num_clips = len(spans)
+    offsets: list[int] = []
+    for i, span in enumerate(spans):
+        span = _check_positive_int(span, "span")
+        last_start = num_frames - span
+        if last_start <= 0:
+            offsets.append(0)
+            continue
+        num_starts = last_start + 1
+        low = i * num_starts // num_clips
+        high = (i + 1) * num_starts // num_clips
+        if high > low:
+            offsets.append(int(rng.integers(low, high)))
+        else:
+            offsets.append(min(low, last_start))
+    return offsets
+
+
+def fit_to_video(indices: np.ndarray, num_frames: int, rule: str = "loop") -> np.ndarray:
+    """Map clip indices into ``[0, num_frames)`` for videos shorter than the clip.
+
+    - ``"loop"``: ``indices mod num_frames`` — the clip wraps around to the
+      start of the video and keeps its frame interval.
+    - ``"clamp"``: indices past the end repeat the last frame.
+
+    Indices already inside the video are unchanged by both rules.
+    ``num_frames < 1`` raises ValueError (a zero-frame video should have been
+    rejected when probed).
+    """
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be >= 1 to fit indices, got {num_frames}")
+    indices = np.asarray(indices, dtype=np.int64)
+    if rule == "loop":
+        return np.mod(indices, num_frames)
+    if rule == "clamp":
+        return np.clip(indices, 0, num_frames - 1)
+    raise VidsslError(f"short-video rule must be one of {', '.join(FIT_RULES)}, got {rule!r}")
+
+
+def uniform_clip_starts(num_frames: int, *, clip_len: int, num_clips: int) -> np.ndarray:
+    """Start frames of evaluation clips spread evenly over a video (VCOP rule, ALGORITHMS.md §5.2).
+
+    Centres are ``linspace(clip_len/2, num_frames − clip_len/2, num_clips)``
+    and ``start = int(centre − clip_len/2)`` (truncation, as VCOP), clamped to
+    ≥ 0 for videos shorter than a clip, whose indices ``fit_to_video`` then loops.
+
+    ``centre_k − clip_len/2 = k · (num_frames − clip_len) / (num_clips − 1)``
+    is evaluated in exact integer arithmetic, so float rounding in linspace
+    cannot move a start down by one frame.
+    """
+    num_frames = _check_positive_int(num_frames, "num_frames")
+    clip_len = _check_positive_int(clip_len, "clip_len")
+    num_clips = _check_positive_int(num_clips, "num_clips")
+    room = num_frames - clip_len
+    if num_clips == 1 or room <= 0:
+        return np.zeros(num_clips, dtype=np.int64)
+    return np.arange(num_clips, dtype=np.int64) * room // (num_clips - 1)

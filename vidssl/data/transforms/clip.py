@@ -1,0 +1,151 @@
+"""Clip transforms: thin wrappers that draw parameters once per clip and call the functional ops.
+
+Input: uint8 numpy (T, H, W, C) RGB frames. Output: uint8 torch (C, T, H, W).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from vidssl.data.transforms import functional as F
+from vidssl.errors import VidsslError
+
+
+def _check_probability(value: float, key: str) -> float:
+    if not 0.0 <= value <= 1.0:
+        raise VidsslError(f"{key} must be a probability in [0, 1], got {value!r}")
+    return float(value)
+
+
+class ClipAugment:
+    """Training augmentation with one set of random parameters per clip (TransRank §4.4).
+
+    In order: RandomResizedCrop (crop cut from the original frames, then one
+    resize per frame to ``size × size``), colour jitter with probability
+    ``jitter_p`` (brightness, contrast, saturation, hue in random order; ``hue=0``
+    skips the costly HSV round trip), grayscale with probability
+    ``grayscale_p``, Gaussian blur (σ ~ U[``blur_sigma``]) with probability
+    ``blur_p``, horizontal flip with probability ``flip_p``, and — if
+    ``rotate`` — a rotation by k·90°, k uniform in {0, 1, 2, 3}.
+
+    ``__call__(frames, rng)`` returns ``(clip, info)``: ``clip`` is uint8 torch
+    (C, T, size, size); ``info`` has ``"aspect_ratio"`` (w/h of the crop region
+    in original pixels, the label of TransRank's aspect-ratio task),
+    ``"flipped"`` (bool) and ``"rotation_k"`` (int, 0 without ``rotate``).
+
+    Example::
+
+        augment = ClipAugment(112, hue=0.0)
+        clip, info = augment(frames_thwc_uint8, np.random.default_rng(0))
+    """
+
+    def __init__(
+        self,
+        size: int = 112,
+        *,
+        scale: tuple[float, float] = (0.2, 1.0),
+        ratio: tuple[float, float] = (3 / 4, 4 / 3),
+        flip_p: float = 0.5,
+        brightness: float = 0.4,
+        contrast: float = 0.4,
+        saturation: float = 0.4,
+        hue: float = 0.1,
+        jitter_p: float = 0.8,
+        grayscale_p: float = 0.2,
+        blur_p: float = 0.0,
+        blur_sigma: tuple[float, float] = (0.1, 2.0),
+        rotate: bool = False,
+    ) -> None:
+        if isinstance(size, bool) or int(size) != size or size < 1:
+            raise VidsslError(f"augment size must be a positive integer, got {size!r}")
+        if not 0 < scale[0] <= scale[1] <= 1:
+            raise VidsslError(f"augment scale must satisfy 0 < low <= high <= 1, got {scale!r}")
+        if not 0 < ratio[0] <= ratio[1]:
+            raise VidsslError(f"augment ratio must satisfy 0 < low <= high, got {ratio!r}")
+        if not 0 < blur_sigma[0] <= blur_sigma[1]:
+            raise VidsslError(f"blur_sigma must satisfy 0 < low <= high, got {blur_sigma!r}")
+        self.size = int(size)
+        self.scale = (float(scale[0]), float(scale[1]))
+        self.ratio = (float(ratio[0]), float(ratio[1]))
+        self.flip_p = _check_probability(flip_p, "flip_p")
+        self.jitter_p = _check_probability(jitter_p, "jitter_p")
+        self.grayscale_p = _check_probability(grayscale_p, "grayscale_p")
+        self.blur_p = _check_probability(blur_p, "blur_p")
+        self.blur_sigma = (float(blur_sigma[0]), float(blur_sigma[1]))
+        self.rotate = bool(rotate)
+        self.brightness = float(brightness)
+        self.contrast = float(contrast)
+        self.saturation = float(saturation)
+        self.hue = float(hue)
+        # Validate the jitter strengths now rather than on the first clip.
+        F.color_jitter_params(
+            brightness=self.brightness,
+            contrast=self.contrast,
+            saturation=self.saturation,
+            hue=self.hue,
+            rng=np.random.default_rng(0),
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"ClipAugment(size={self.size}, scale={self.scale}, ratio={self.ratio}, flip_p={self.flip_p}, "
+            f"brightness={self.brightness}, contrast={self.contrast}, saturation={self.saturation}, "
+            f"hue={self.hue}, jitter_p={self.jitter_p}, grayscale_p={self.grayscale_p}, "
+            f"blur_p={self.blur_p}, blur_sigma={self.blur_sigma}, rotate={self.rotate})"
+        )
+
+    def __call__(self, frames: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, dict[str, Any]]:
+        F.check_clip(frames)
+        height, width = frames.shape[1:3]
+        top, left, crop_h, crop_w = F.random_resized_crop_params(
+            height, width, scale=self.scale, ratio=self.ratio, rng=rng
+        )
+        clip = F.resize(F.crop(frames, top, left, crop_h, crop_w), self.size, self.size)
+        if self.jitter_p > 0 and rng.random() < self.jitter_p:
+            ops = F.color_jitter_params(
+                brightness=self.brightness,
+                contrast=self.contrast,
+                saturation=self.saturation,
+                hue=self.hue,
+                rng=rng,
+            )
+            clip = F.color_jitter(clip, ops)
+        if self.grayscale_p > 0 and rng.random() < self.grayscale_p:
+            clip = F.to_grayscale(clip)
+        if self.blur_p > 0 and rng.random() < self.blur_p:
+            clip = F.gaussian_blur(clip, float(rng.uniform(*self.blur_sigma)))
+        flipped = bool(self.flip_p > 0 and rng.random() < self.flip_p)
+        if flipped:
+            clip = F.hflip(clip)
+        rotation_k = int(rng.integers(0, 4)) if self.rotate else 0
+        if rotation_k:
+            clip = F.rotate90(clip, rotation_k)
+        info = {"aspect_ratio": crop_w / crop_h, "flipped": flipped, "rotation_k": rotation_k}
+        return F.to_clip_tensor(clip), info
+
+
+class EvalTransform:
+    """Deterministic evaluation transform: resize the short side to ``resize_short``, centre-crop ``size``.
+
+    ``__call__(frames)`` takes uint8 numpy (T, H, W, C) and returns uint8 torch
+    (C, T, size, size). Frames smaller than ``resize_short`` are upscaled.
+    """
+
+    def __init__(self, size: int = 112, *, resize_short: int = 128) -> None:
+        if isinstance(size, bool) or int(size) != size or size < 1:
+            raise VidsslError(f"eval size must be a positive integer, got {size!r}")
+        if int(resize_short) != resize_short or resize_short < size:
+            raise VidsslError(f"resize_short must be an integer >= size ({size}), got {resize_short!r}")
+        self.size = int(size)
+        self.resize_short = int(resize_short)
+
+    def __repr__(self) -> str:
+        return f"EvalTransform(size={self.size}, resize_short={self.resize_short})"
+
+    def __call__(self, frames: np.ndarray) -> torch.Tensor:
+        F.check_clip(frames)
+        resized = F.resize_short_side(frames, self.resize_short)
+        return F.to_clip_tensor(F.center_crop(resized, self.size))

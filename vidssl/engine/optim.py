@@ -1,0 +1,148 @@
+"""SGD with per-parameter weight decay and a per-iteration learning-rate schedule.
+
+Biases and normalisation parameters get no weight decay (the usual practice
+for ResNets: decaying BN scale/shift or biases only fights the
+normalisation). Schedules are multiplicative factors of the base lr, stepped
+once per iteration:
+
+- ``"cosine"``: ``0.5 * (1 + cos(pi * t))`` with ``t`` running from 0 at the end
+  of warm-up to 1 after the last step;
+- ``"multistep"``: times ``gamma`` at each milestone, given as fractions of the
+  run (TransRank App. C.1: x0.1 at 3/5 and 4/5 of the epochs);
+- ``"constant"``.
+
+Optional linear warm-up multiplies any of them by ``(step + 1) / warmup_steps``
+during the first ``warmup_steps`` iterations.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from vidssl.errors import VidsslError
+
+if TYPE_CHECKING:
+    from vidssl.engine.trainer import TrainConfig
+
+__all__ = [
+    "SCHEDULES",
+    "split_decay_parameters",
+    "build_optimizer",
+    "lr_factor",
+    "build_scheduler",
+]
+
+SCHEDULES = ("cosine", "multistep", "constant")
+
+_NORM_TYPES = (
+    nn.modules.batchnorm._NormBase,  # BatchNorm*, SyncBatchNorm, InstanceNorm*
+    nn.GroupNorm,
+    nn.LayerNorm,
+    nn.LocalResponseNorm,
+)
+
+
+def split_decay_parameters(module: nn.Module, *, weight_decay: float) -> list[dict[str, Any]]:
+    """Two SGD parameter groups: weights with ``weight_decay``; biases and norm parameters with none.
+
+    Frozen parameters (``requires_grad=False``, e.g. a momentum encoder) are left out.
+    """
+    no_decay_ids: set[int] = set()
+    for submodule in module.modules():
+        for name, param in submodule.named_parameters(recurse=False):
+            if isinstance(submodule, _NORM_TYPES) or name == "bias":
+                no_decay_ids.add(id(param))
+    decay, no_decay = [], []
+    for param in module.parameters():
+        if not param.requires_grad:
+            continue
+        (no_decay if id(param) in no_decay_ids else decay).append(param)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return [group for group in groups if group["params"]]
+
+
+def build_optimizer(method: nn.Module, cfg: "TrainConfig") -> torch.optim.SGD:
+    """SGD (momentum, optional Nesterov) over ``method``'s trainable parameters, no decay on biases/norms."""
+    if cfg.lr <= 0:
+        raise VidsslError(f"train.lr={cfg.lr}: expected a positive learning rate")
+    if cfg.momentum < 0 or cfg.weight_decay < 0:
+        raise VidsslError(
+            f"train.momentum={cfg.momentum}, train.weight_decay={cfg.weight_decay}: expected values >= 0"
+        )
+    if cfg.nesterov and cfg.momentum == 0:
+        raise VidsslError("train.nesterov=true needs train.momentum > 0")
+    groups = split_decay_parameters(method, weight_decay=cfg.weight_decay)
+    if not groups:
+        raise VidsslError(f"{type(method).__name__} has no trainable parameters")
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
+
+
+def lr_factor(
+    step: int,
+    *,
+    total_steps: int,
+    schedule: str,
+    warmup_steps: int = 0,
+    milestones: tuple[float, ...] = (),
+    gamma: float = 0.1,
+) -> float:
+    """Multiplier of the base lr for iteration ``step`` (0-based) of a ``total_steps`` run."""
+    if schedule == "constant":
+        factor = 1.0
+    elif schedule == "multistep":
+        milestone_steps = [round(fraction * total_steps) for fraction in milestones]
+        factor = gamma ** sum(step >= m for m in milestone_steps)
+    elif schedule == "cosine":
+        decay_steps = max(total_steps - warmup_steps, 1)
+        progress = min(max(step - warmup_steps, 0) / decay_steps, 1.0)
+        factor = 0.5 * (1.0 + math.cos(math.pi * progress))
+    else:
+        raise VidsslError(f"train.schedule={schedule!r}: expected one of {', '.join(SCHEDULES)}")
+    if step < warmup_steps:
+        factor *= (step + 1) / warmup_steps
+    return factor
+
+
+def _check_schedule_config(cfg: "TrainConfig") -> None:
+    if cfg.schedule not in SCHEDULES:
+        raise VidsslError(f"train.schedule={cfg.schedule!r}: expected one of {', '.join(SCHEDULES)}")
+    if cfg.schedule == "multistep":
+        fractions = list(cfg.milestones)
+        if any(not 0 < f <= 1 for f in fractions) or fractions != sorted(fractions):
+            raise VidsslError(
+                f"train.milestones={tuple(fractions)}: expected increasing fractions of the epochs in (0, 1]"
+            )
+    if cfg.warmup_epochs < 0:
+        raise VidsslError(f"train.warmup_epochs={cfg.warmup_epochs}: expected >= 0")
+    if cfg.warmup_epochs > cfg.epochs:
+        raise VidsslError(f"train.warmup_epochs={cfg.warmup_epochs}: expected <= train.epochs={cfg.epochs}")
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, cfg: "TrainConfig", steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """A ``LambdaLR`` to be stepped after every optimiser step (see :func:`lr_factor`)."""
+    _check_schedule_config(cfg)
+    if steps_per_epoch < 1:
+        raise VidsslError(f"steps_per_epoch={steps_per_epoch}: expected at least one step per epoch")
+    total_steps = cfg.epochs * steps_per_epoch
+    warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
+    schedule, milestones, gamma = cfg.schedule, tuple(cfg.milestones), cfg.gamma
+
+    # A closure, not a callable object: LambdaLR then keeps it out of state_dict,
+    # so the scheduler state holds only numbers (weights_only-loadable).
+    def factor_at(step: int) -> float:
+        return lr_factor(
+            step,
+            total_steps=total_steps,
+            schedule=schedule,
+            warmup_steps=warmup_steps,
+            milestones=milestones,
+            gamma=gamma,
+        )
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda=factor_at)

@@ -1,0 +1,249 @@
+"""Per-video features from a frozen backbone: N evaluation clips per video, averaged.
+
+Protocol (VCOP ``retrieve_clips.py``, ALGORITHMS.md §5.2; TransRank appendix B):
+
+- ``num_clips`` clips of ``clip_len`` frames at stride ``interval``, placed by
+  :func:`vidssl.data.sampling.uniform_clip_starts` (clip centres evenly spaced
+  from the first to the last admissible centre); videos shorter than a clip
+  loop (:func:`vidssl.data.sampling.fit_to_video`).
+- each clip: resize the short side to ``resize_short``, centre crop ``size``
+  (:class:`vidssl.data.transforms.EvalTransform`); normalised on the device
+  with Kinetics mean/std (``normalize_on_device``; VCOP only scales to [0, 1]).
+- each clip's feature at one or more backbone taps, pooled (``pooling``):
+  ``"avg"`` global average over (T, H, W) (TransRank, 512-d for ``layer4``),
+  ``"vcop"`` MaxPool3d kernel (1, 2, 2) stride (1, 2, 2) then flatten (VCOP,
+  9216-d for R3D ``layer4`` at 16×112²); the ``pool`` tap is already pooled.
+- the video's feature is the mean of its clips' features, with no L2
+  normalisation before averaging.
+
+Unlike :class:`vidssl.data.datasets.VideoDataset`, which replaces a corrupt
+video with the next one, evaluation needs a row for every record in order: a
+video that fails to decode gets zero clips, ``valid = False``, and is counted
+in one warning. Callers drop it with ``Features.valid``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from vidssl.data.datasets import VideoDataset, VideoRecord
+from vidssl.data.sampling import clip_span, fit_to_video, uniform_clip_starts
+from vidssl.data.transforms import EvalTransform, normalize_on_device
+from vidssl.errors import CorruptVideoError, VidsslError
+
+POOLINGS = ("avg", "vcop")
+
+
+def eval_clip_indices(num_frames: int, *, num_clips: int, clip_len: int, interval: int) -> np.ndarray:
+    """Frame indices (num_clips, clip_len) of the evaluation clips of a video (VCOP rule).
+
+    Clip i starts at ``uniform_clip_starts(num_frames, span, num_clips)[i]``
+    with ``span = (clip_len − 1)·interval + 1`` and takes every ``interval``-th
+    frame; indices past the end loop back to the start.
+    """
+    span = clip_span(clip_len, interval)
+    starts = uniform_clip_starts(num_frames, clip_len=span, num_clips=num_clips)
+    indices = starts[:, None] + np.arange(clip_len, dtype=np.int64)[None, :] * interval
+    return fit_to_video(indices, num_frames, rule="loop")
+
+
+class EvalClipSampler:
+    """Sampler giving the ``num_clips`` evaluation clips of a video: ``{"clips": uint8 (N, C, T, H, W)}``.
+
+    Same protocol as the pretext samplers: ``__call__(record, reader, rng)``;
+    deterministic (``rng`` is unused). All frames come from one ``reader.read``.
+    """
+
+    def __init__(self, *, num_clips: int = 10, clip_len: int = 16, interval: int = 1, transform: EvalTransform):
+        if num_clips < 1:
+            raise VidsslError(f"eval.num_clips must be a positive integer, got {num_clips!r}")
+        clip_span(clip_len, interval)  # validates clip_len and interval
+        self.num_clips = int(num_clips)
+        self.clip_len = int(clip_len)
+        self.interval = int(interval)
+        self.transform = transform
+
+    def __call__(self, record: VideoRecord, reader: Any, rng: np.random.Generator | None = None) -> dict:
+        indices = eval_clip_indices(
+            record.num_frames, num_clips=self.num_clips, clip_len=self.clip_len, interval=self.interval
+        )
+        frames = reader.read(record.path, indices.reshape(-1))
+        # Resize + centre crop act frame by frame, so transform all clips at once: (C, N·T, H, W).
+        clips = self.transform(frames)
+        c, _, h, w = clips.shape
+        clips = clips.reshape(c, self.num_clips, self.clip_len, h, w).permute(1, 0, 2, 3, 4).contiguous()
+        return {"clips": clips}
+
+
+class _ValidFlagSampler:
+    """Wraps a sampler: on CorruptVideoError, zero clips of the same shape and ``valid = False``.
+
+    Keeps one row per record, in order, for evaluation (see module docstring).
+    """
+
+    def __init__(self, sampler: Any, clips_shape: tuple[int, ...]):
+        self.sampler = sampler
+        self.clips_shape = clips_shape
+
+    def __call__(self, record: VideoRecord, reader: Any, rng: np.random.Generator) -> dict:
+        try:
+            sample = dict(self.sampler(record, reader, rng))
+            sample["valid"] = True
+        except CorruptVideoError:
+            sample = {"clips": torch.zeros(self.clips_shape, dtype=torch.uint8), "valid": False}
+        return sample
+
+
+def eval_loader(
+    records: Sequence[VideoRecord],
+    reader: Any,
+    *,
+    num_clips: int,
+    clip_len: int,
+    interval: int,
+    size: int,
+    resize_short: int,
+    batch_size: int,
+    workers: int,
+    device: str | torch.device = "cpu",
+) -> DataLoader:
+    """DataLoader of ``{"clips" (B, N, C, T, H, W) uint8, "label", "video_index", "valid"}`` in record order."""
+    if len(records) == 0:
+        raise VidsslError("evaluation: expected at least one video record, got none")
+    sampler = EvalClipSampler(
+        num_clips=num_clips,
+        clip_len=clip_len,
+        interval=interval,
+        transform=EvalTransform(size=size, resize_short=resize_short),
+    )
+    safe = _ValidFlagSampler(sampler, (num_clips, 3, clip_len, size, size))
+    dataset = VideoDataset(list(records), reader, safe)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        drop_last=False,  # VCOP drops up to 7 trailing videos; we keep them all
+        num_workers=workers,
+        pin_memory=torch.device(device).type == "cuda",
+    )
+
+
+def iterate_eval_batches(
+    loader: DataLoader, *, device: str | torch.device, progress: bool, desc: str
+) -> Iterator[tuple[torch.Tensor, dict]]:
+    """Yield ``(float clips (B·N, C, T, H, W) on device, batch)`` for each batch of ``loader``."""
+    for batch in tqdm(loader, desc=desc, disable=not progress, leave=False):
+        clips = batch["clips"].to(device, non_blocking=True)
+        yield normalize_on_device(clips.flatten(0, 1)), batch
+
+
+def warn_invalid(records: Sequence[VideoRecord], valid: np.ndarray, what: str) -> None:
+    """One warning that counts the videos that failed to decode and names a few."""
+    bad = np.flatnonzero(~valid)
+    if bad.size:
+        names = ", ".join(records[i].path for i in bad[:3]) + (" …" if bad.size > 3 else "")
+        warnings.warn(
+            f"{what}: {bad.size} of {len(records)} videos failed to decode and were left out ({names})",
+            stacklevel=3,
+        )
+
+
+def pool_feature(tap: torch.Tensor, pooling: str) -> torch.Tensor:
+    """Pool one tap's output to a (B, D) feature.
+
+    ``(B, D)`` taps (``pool``) pass through. ``(B, C, T, H, W)`` taps:
+    ``"avg"`` = mean over (T, H, W); ``"vcop"`` = MaxPool3d kernel and stride
+    (1, 2, 2), then flatten (ALGORITHMS.md §5.2).
+    """
+    if pooling not in POOLINGS:
+        raise VidsslError(f"eval.pooling: expected one of {POOLINGS}, got {pooling!r}")
+    if tap.ndim == 2:
+        return tap
+    if tap.ndim != 5:
+        raise VidsslError(f"feature tap: expected (B, D) or (B, C, T, H, W), got shape {tuple(tap.shape)}")
+    if pooling == "avg":
+        return tap.mean(dim=(2, 3, 4))
+    return F.max_pool3d(tap, kernel_size=(1, 2, 2), stride=(1, 2, 2)).flatten(1)
+
+
+@dataclass(frozen=True)
+class Features:
+    """Per-video features of a list of records, one row per record, in order.
+
+    ``by_layer[name]``: float32 (num_videos, D); ``labels``: int64 (num_videos,);
+    ``valid``: bool (num_videos,), False where the video failed to decode (its
+    row is zeros and must be left out).
+    """
+
+    by_layer: dict[str, np.ndarray]
+    labels: np.ndarray
+    valid: np.ndarray
+
+    @property
+    def num_invalid(self) -> int:
+        return int((~self.valid).sum())
+
+
+def extract_features(
+    backbone: nn.Module,
+    records: Sequence[VideoRecord],
+    reader: Any,
+    *,
+    num_clips: int = 10,
+    clip_len: int = 16,
+    interval: int = 1,
+    size: int = 112,
+    resize_short: int = 128,
+    layers: Sequence[str] = ("pool",),
+    pooling: str = "avg",
+    device: str | torch.device = "cpu",
+    batch_size: int = 8,
+    workers: int = 2,
+    progress: bool = True,
+) -> Features:
+    """Video features of ``records`` at the backbone taps ``layers`` (see module docstring).
+
+    The backbone is moved to ``device`` and run in eval mode under
+    ``torch.inference_mode()``; its train/eval mode is restored afterwards.
+    """
+    if pooling not in POOLINGS:
+        raise VidsslError(f"eval.pooling: expected one of {POOLINGS}, got {pooling!r}")
+    layers = tuple(layers)
+    if not layers:
+        raise VidsslError("eval.layers: expected at least one backbone tap, got none")
+    loader = eval_loader(
+        records, reader, num_clips=num_clips, clip_len=clip_len, interval=interval, size=size,
+        resize_short=resize_short, batch_size=batch_size, workers=workers, device=device,
+    )
+    chunks: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
+    labels, valid = [], []
+    was_training = backbone.training
+    backbone.to(device).eval()
+    try:
+        with torch.inference_mode():
+            for x, batch in iterate_eval_batches(loader, device=device, progress=progress, desc="features"):
+                taps = backbone.forward_features(x, layers=layers)
+                for name in layers:
+                    per_clip = pool_feature(taps[name], pooling).float()
+                    per_video = per_clip.view(batch["clips"].shape[0], num_clips, -1).mean(dim=1)
+                    chunks[name].append(per_video.cpu())
+                labels.append(batch["label"])
+                valid.append(batch["valid"])
+    finally:
+        backbone.train(was_training)
+    valid_mask = torch.cat(valid).numpy().astype(bool)
+    by_layer = {name: torch.cat(parts).numpy() for name, parts in chunks.items()}
+    for feats in by_layer.values():
+        feats[~valid_mask] = 0.0
+    warn_invalid(records, valid_mask, "feature extraction")
+    return Features(by_layer=by_layer, labels=torch.cat(labels).numpy().astype(np.int64), valid=valid_mask)

@@ -1,0 +1,135 @@
+"""Figures of a run: pretext curves per epoch, retrieval recall bars, accuracy bars.
+
+Uses matplotlib's object API with the Agg canvas (``Figure`` +
+``FigureCanvasAgg``), so no screen is needed and pyplot's global backend is
+never switched. PNGs at 120 dpi, tight layout, labelled axes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from vidssl.errors import VidsslError
+
+DPI = 120
+_RECALL_KEY = re.compile(r"^R@(\d+)$")
+
+
+def _save(fig: Figure, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(fig)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI, format="png")
+    return path
+
+
+def plot_curves(
+    history_rows: Sequence[Mapping[str, Any]], keys: Sequence[str], path: str | Path, title: str
+) -> Path:
+    """One panel per key (e.g. ``loss``, ``acc``) of its value per epoch.
+
+    ``history_rows``: one dict per epoch (``fit``'s history); the x value is
+    ``row["epoch"]`` when present, else the row's position (1-based).
+    Rows without a key are skipped in its panel; a key in no row is an error.
+    """
+    if not history_rows:
+        raise VidsslError(f"plot {path}: no history rows to plot")
+    if not keys:
+        raise VidsslError(f"plot {path}: expected at least one key to plot")
+    fig = Figure(figsize=(4.2 * len(keys), 3.4))
+    for i, key in enumerate(keys):
+        points = [
+            (float(row.get("epoch", n + 1)), float(row[key]))
+            for n, row in enumerate(history_rows)
+            if row.get(key) is not None
+        ]
+        if not points:
+            available = sorted({k for row in history_rows for k in row})
+            raise VidsslError(f"plot {path}: key {key!r} is in no history row; available: {', '.join(available)}")
+        ax = fig.add_subplot(1, len(keys), i + 1)
+        xs, ys = zip(*points)
+        ax.plot(xs, ys, marker="o", markersize=3, linewidth=1.5)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(key)
+        ax.set_title(key)
+        ax.grid(True, alpha=0.3)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def _grouped_bars(
+    results: Mapping[str, Mapping[str, float]],
+    metric_keys: Sequence[str],
+    path: str | Path,
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    as_percent: bool,
+) -> Path:
+    """Bars grouped by metric (x axis), one colour per model, value printed above each bar."""
+    names = list(results)
+    if not names:
+        raise VidsslError(f"plot {path}: no results to plot")
+    scale = 100.0 if as_percent else 1.0
+    x = np.arange(len(metric_keys))
+    width = 0.8 / len(names)
+    fig = Figure(figsize=(max(5.0, 1.1 * len(metric_keys) * max(1, len(names)) / 1.5), 3.8))
+    ax = fig.add_subplot(1, 1, 1)
+    for i, name in enumerate(names):
+        missing = [k for k in metric_keys if k not in results[name]]
+        if missing:
+            raise VidsslError(f"plot {path}: results of {name!r} lack {', '.join(missing)}")
+        values = [scale * float(results[name][k]) for k in metric_keys]
+        bars = ax.bar(x - 0.4 + width * (i + 0.5), values, width, label=name)
+        ax.bar_label(bars, fmt="%.1f" if as_percent else "%.3f", fontsize=7, padding=1)
+    ax.set_xticks(x, list(metric_keys))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if as_percent:
+        ax.set_ylim(0, 105)
+    ax.legend(fontsize=8)
+    ax.grid(True, axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_recall_bars(
+    results: Mapping[str, Mapping[str, float]], path: str | Path, *, title: str = "Video retrieval"
+) -> Path:
+    """Grouped bars of R@k (in %) per k, one colour per model (e.g. pretrained vs random init).
+
+    ``results``: ``{model name: {"R@1": 0.23, "R@5": ..., ...}}`` (other keys are
+    ignored). The ks are those of the first model, in increasing order.
+    """
+    if not results:
+        raise VidsslError(f"plot {path}: no results to plot")
+    first = next(iter(results.values()))
+    ks = sorted(int(m.group(1)) for m in map(_RECALL_KEY.match, first) if m)
+    if not ks:
+        raise VidsslError(f"plot {path}: results have no 'R@k' keys")
+    return _grouped_bars(
+        results, [f"R@{k}" for k in ks], path, title=title, xlabel="k nearest neighbours",
+        ylabel="recall (%)", as_percent=True,
+    )
+
+
+def plot_accuracy_bars(
+    results: Mapping[str, Mapping[str, float]],
+    path: str | Path,
+    *,
+    keys: Sequence[str] = ("clip_acc", "video_acc"),
+    title: str = "Action recognition",
+) -> Path:
+    """Grouped bars of accuracies (in %), e.g. clip and video accuracy, one colour per model."""
+    return _grouped_bars(
+        results, list(keys), path, title=title, xlabel="metric", ylabel="accuracy (%)", as_percent=True
+    )

@@ -1,0 +1,260 @@
+"""Nearest-neighbour video retrieval: top-k recall with cosine similarity.
+
+Protocol (VCOP ``retrieve_clips.py``, TransRank §5.3 / appendix C, STS §6.2;
+see ALGORITHMS.md §5.2): every test video queries every training video; a
+query is a hit at ``k`` when ANY of its ``k`` most similar training videos
+shares its class. ``R@k`` = hits / number of queries, a float in [0, 1].
+
+Two modalities (TransRank Table 12, e.g. RGB + RGBDiff) are combined by
+averaging their cosine-similarity matrices: :func:`retrieval_recall_multi`.
+
+The search is exact and works on blocks of ``chunk`` queries, so a 100k x 100k
+retrieval never holds the whole similarity matrix: per block, the similarities
+to the whole gallery, the ``max(ks)`` best gallery indices, their labels, and
+the hits.
+
+Ties: gallery items with equal similarity are ranked lower gallery index first
+(a stable order), so results do not depend on the block size or on
+``torch.topk``'s internal order. ``k`` larger than the gallery is clamped to the
+gallery size (then R@k = R@len(gallery)); the key stays ``"R@k"`` as asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vidssl.errors import VidsslError
+from vidssl.eval.features import extract_features
+
+DEFAULT_KS = (1, 5, 10, 20, 50)
+
+FeaturePair = tuple[Any, Any]
+
+
+def _as_float_matrix(feats: Any, name: str) -> torch.Tensor:
+    """Turn a (N, D) array or tensor into a float32 CPU tensor, rejecting bad shapes/values."""
+    tensor = torch.as_tensor(np.asarray(feats) if not torch.is_tensor(feats) else feats)
+    if tensor.ndim != 2:
+        raise VidsslError(f"{name}: expected a 2-D (num_videos, dim) feature matrix, got shape {tuple(tensor.shape)}")
+    if tensor.shape[0] == 0:
+        raise VidsslError(f"{name}: expected at least one video, got none")
+    tensor = tensor.detach().to(device="cpu", dtype=torch.float32)
+    if not torch.isfinite(tensor).all():
+        raise VidsslError(f"{name}: features contain NaN or infinite values")
+    return tensor
+
+
+def _as_labels(labels: Any, count: int, name: str) -> torch.Tensor:
+    """Turn labels into a 1-D int64 tensor of length ``count``."""
+    tensor = torch.as_tensor(np.asarray(labels)).reshape(-1)
+    if tensor.shape[0] != count:
+        raise VidsslError(f"{name}: expected {count} labels (one per video), got {tensor.shape[0]}")
+    if tensor.dtype.is_floating_point or tensor.dtype == torch.bool:
+        raise VidsslError(f"{name}: expected integer class labels, got dtype {tensor.dtype}")
+    return tensor.to(torch.int64)
+
+
+def _normalised_pairs(pairs: Sequence[FeaturePair]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """L2-normalise each modality's query and gallery rows; check counts and dims agree."""
+    if len(pairs) == 0:
+        raise VidsslError("retrieval: expected at least one (query_feats, gallery_feats) pair, got none")
+    out = []
+    for m, (query, gallery) in enumerate(pairs):
+        q = _as_float_matrix(query, f"query features of modality {m}")
+        g = _as_float_matrix(gallery, f"gallery features of modality {m}")
+        if q.shape[1] != g.shape[1]:
+            raise VidsslError(
+                f"modality {m}: query features have dim {q.shape[1]} but gallery features have dim {g.shape[1]}"
+            )
+        if out and (q.shape[0] != out[0][0].shape[0] or g.shape[0] != out[0][1].shape[0]):
+            raise VidsslError(
+                f"modality {m}: expected {out[0][0].shape[0]} queries and {out[0][1].shape[0]} gallery videos "
+                f"like modality 0, got {q.shape[0]} and {g.shape[0]}"
+            )
+        out.append((F.normalize(q, dim=1), F.normalize(g, dim=1)))
+    return out
+
+
+def _stable_topk(sim: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-``k`` columns of each row of ``sim``, best first, ties broken by lower column index.
+
+    ``torch.topk`` picks the right values but not a defined order among equal
+    ones; re-sort its answer by (-value, index). A row where more items equal
+    the k-th value than were kept (a tie across the cut) is redone with a full
+    stable sort, which is rare for real features.
+    """
+    values, indices = torch.topk(sim, k, dim=1, largest=True, sorted=True)
+    indices, by_index = torch.sort(indices, dim=1)
+    values = torch.gather(values, 1, by_index)
+    values, by_value = torch.sort(values, dim=1, descending=True, stable=True)
+    indices = torch.gather(indices, 1, by_value)
+
+    kth = values[:, -1:]
+    tied_across_cut = (sim == kth).sum(dim=1) > (values == kth).sum(dim=1)
+    rows = tied_across_cut.nonzero().flatten()
+    if rows.numel():
+        full_values, full_indices = torch.sort(sim[rows], dim=1, descending=True, stable=True)
+        values[rows] = full_values[:, :k]
+        indices[rows] = full_indices[:, :k]
+    return values, indices
+
+
+def _similarity_block(pairs: list[tuple[torch.Tensor, torch.Tensor]], start: int, stop: int) -> torch.Tensor:
+    """Cosine similarities of queries ``start:stop`` to the whole gallery, averaged over modalities."""
+    block = pairs[0][0][start:stop] @ pairs[0][1].T
+    for query, gallery in pairs[1:]:
+        block += query[start:stop] @ gallery.T
+    if len(pairs) > 1:
+        block /= len(pairs)
+    return block
+
+
+def _check_chunk(chunk: int) -> None:
+    if chunk < 1:
+        raise VidsslError(f"retrieval: chunk must be a positive number of queries, got {chunk}")
+
+
+def similarity_topk(
+    pairs: Sequence[FeaturePair], k: int, *, chunk: int = 4096
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` most similar gallery items for every query.
+
+    ``pairs`` is a list of ``(query_feats (Q, D_m), gallery_feats (G, D_m))``,
+    one pair per modality; the similarity used is the mean over modalities of
+    the cosine similarities (TransRank appendix C.2). ``k`` is clamped to G.
+
+    Returns ``(similarities float32 (Q, k), gallery_indices int64 (Q, k))``,
+    best first, equal similarities ordered by lower gallery index.
+    """
+    if k < 1:
+        raise VidsslError(f"retrieval: k must be at least 1, got {k}")
+    _check_chunk(chunk)
+    normalised = _normalised_pairs(pairs)
+    num_queries, num_gallery = normalised[0][0].shape[0], normalised[0][1].shape[0]
+    k = min(k, num_gallery)
+    all_values, all_indices = [], []
+    with torch.inference_mode():
+        for start in range(0, num_queries, chunk):
+            block = _similarity_block(normalised, start, min(start + chunk, num_queries))
+            values, indices = _stable_topk(block, k)
+            all_values.append(values)
+            all_indices.append(indices)
+    return torch.cat(all_values).numpy(), torch.cat(all_indices).numpy()
+
+
+def _check_ks(ks: Sequence[int]) -> list[int]:
+    ks = [int(k) for k in ks]
+    if not ks or min(ks) < 1:
+        raise VidsslError(f"retrieval: ks must be a non-empty list of positive integers, got {ks}")
+    return ks
+
+
+def retrieval_recall_multi(
+    pairs: Sequence[FeaturePair],
+    query_labels: Any,
+    gallery_labels: Any,
+    *,
+    ks: Sequence[int] = DEFAULT_KS,
+    chunk: int = 4096,
+) -> dict[str, float]:
+    """R@k with the similarity averaged over several modalities (TransRank Table 12).
+
+    ``pairs``: ``[(query_feats (Q, D_m), gallery_feats (G, D_m)), ...]``.
+    Returns ``{"R@k": fraction of queries with a same-class item among their k
+    nearest gallery items}`` for each k in ``ks``.
+    """
+    ks = _check_ks(ks)
+    _check_chunk(chunk)
+    normalised = _normalised_pairs(pairs)
+    num_queries, num_gallery = normalised[0][0].shape[0], normalised[0][1].shape[0]
+    q_labels = _as_labels(query_labels, num_queries, "query labels")
+    g_labels = _as_labels(gallery_labels, num_gallery, "gallery labels")
+    kmax = min(max(ks), num_gallery)
+    hits = torch.zeros(len(ks), dtype=torch.int64)
+    with torch.inference_mode():
+        for start in range(0, num_queries, chunk):
+            stop = min(start + chunk, num_queries)
+            _, indices = _stable_topk(_similarity_block(normalised, start, stop), kmax)
+            same_class = g_labels[indices] == q_labels[start:stop, None]
+            hit_within = same_class.cummax(dim=1).values  # [:, j] = a match among the first j+1
+            for i, k in enumerate(ks):
+                hits[i] += int(hit_within[:, min(k, num_gallery) - 1].sum())
+    return {f"R@{k}": float(hits[i]) / num_queries for i, k in enumerate(ks)}
+
+
+def retrieval_recall(
+    query_feats: Any,
+    query_labels: Any,
+    gallery_feats: Any,
+    gallery_labels: Any,
+    *,
+    ks: Sequence[int] = DEFAULT_KS,
+    chunk: int = 4096,
+) -> dict[str, float]:
+    """R@k of cosine-similarity retrieval, one modality (VCOP / TransRank / STS protocol).
+
+    ``query_feats`` (Q, D) with ``query_labels`` (Q,) search ``gallery_feats``
+    (G, D) with ``gallery_labels`` (G,). Returns ``{"R@1": ..., "R@5": ...}``,
+    each the fraction of queries whose class appears among the labels of their
+    k nearest gallery items. Exact; memory O(chunk x G).
+    """
+    return retrieval_recall_multi(
+        [(query_feats, gallery_feats)], query_labels, gallery_labels, ks=ks, chunk=chunk
+    )
+
+
+def evaluate_retrieval(
+    backbone: torch.nn.Module,
+    train_records: Sequence[Any],
+    test_records: Sequence[Any],
+    reader: Any,
+    *,
+    layer: str = "pool",
+    pooling: str = "avg",
+    ks: Sequence[int] = DEFAULT_KS,
+    num_clips: int = 10,
+    clip_len: int = 16,
+    interval: int = 1,
+    size: int = 112,
+    resize_short: int = 128,
+    device: str | torch.device = "cpu",
+    batch_size: int = 8,
+    workers: int = 2,
+    chunk: int = 4096,
+    progress: bool = True,
+) -> dict[str, float]:
+    """Video retrieval: test videos query train videos (VCOP split-1 protocol, ALGORITHMS.md §5.2).
+
+    Features of ``layer`` (pooled by ``pooling``) averaged over ``num_clips``
+    clips per video (:func:`vidssl.eval.features.extract_features`); videos
+    that fail to decode are left out of both sides. Returns the ``"R@k"``
+    recalls plus ``"num_queries"`` and ``"num_gallery"`` (videos actually used).
+    """
+    common = dict(
+        num_clips=num_clips, clip_len=clip_len, interval=interval, size=size, resize_short=resize_short,
+        layers=(layer,), pooling=pooling, device=device, batch_size=batch_size, workers=workers,
+        progress=progress,
+    )
+    gallery = extract_features(backbone, train_records, reader, **common)
+    queries = extract_features(backbone, test_records, reader, **common)
+    for name, feats in (("train (gallery)", gallery), ("test (query)", queries)):
+        if not feats.valid.any():
+            raise VidsslError(f"retrieval: every {name} video failed to decode")
+        if (feats.labels[feats.valid] < 0).any():
+            raise VidsslError(f"retrieval: {name} videos must be labelled, found label -1")
+    recalls: dict[str, float] = retrieval_recall(
+        queries.by_layer[layer][queries.valid],
+        queries.labels[queries.valid],
+        gallery.by_layer[layer][gallery.valid],
+        gallery.labels[gallery.valid],
+        ks=ks,
+        chunk=chunk,
+    )
+    recalls["num_queries"] = int(queries.valid.sum())
+    recalls["num_gallery"] = int(gallery.valid.sum())
+    return recalls

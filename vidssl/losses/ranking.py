@@ -1,0 +1,89 @@
+"""Transformation-recognition objectives of TransRank (Duan et al., CVPR 2022).
+
+Both take the score tensor ``S`` of shape (B, N, M): B videos, N clips per
+video, M transformations; ``S[b, i, k]`` is the confidence that clip i of video
+b was transformed by T_k. ``targets`` (B, N) holds each clip's transformation
+index t_i.
+
+Example::
+
+    loss_fn = TransformRankingLoss(margin=1.0)
+    loss = loss_fn(scores, transform_ids)   # scores (B, N, M), ids (B, N)
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class TransformRankingLoss(nn.Module):
+    """Margin ranking loss over the N×M score matrix, TransRank equation (1).
+
+    For every ordered pair of clips (i, j) of one video with t_i ≠ t_j, clip i
+    must score higher than clip j on clip i's own transformation, by a margin:
+    ``max(0, s_{j,t_i} − s_{i,t_i} + m)``. The sum is divided by the number of
+    such pairs. Over a batch, pairs of all videos are pooled (sum of terms ÷
+    total pair count): with deterministic assignment every video has
+    N(N−1) pairs, so this equals the mean of the per-video losses of eq. (1).
+    A batch with no pair (possible in stochastic mode) gives a zero loss that
+    still carries a graph.
+    """
+
+    def __init__(self, margin: float = 1.0):
+        super().__init__()
+        if margin < 0:
+            raise ValueError(f"margin must be >= 0, got {margin}")
+        self.margin = float(margin)
+
+    def forward(self, scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        terms, pairs = ranking_terms(scores, targets, self.margin)
+        count = pairs.sum()
+        if count == 0:
+            return scores.sum() * 0.0
+        return (terms * pairs).sum() / count
+
+
+def ranking_terms(scores: torch.Tensor, targets: torch.Tensor, margin: float):
+    """Hinge terms h[b, i, j] = max(0, S[b, j, t_i] − S[b, i, t_i] + m) and the pair mask t_i ≠ t_j."""
+    own, others, pairs = _own_and_others(scores, targets)
+    return F.relu(others - own.unsqueeze(-1) + margin), pairs
+
+
+def _own_and_others(scores: torch.Tensor, targets: torch.Tensor):
+    """own[b, i] = S[b, i, t_i]; others[b, i, j] = S[b, j, t_i]; pairs[b, i, j] = 1 if t_i ≠ t_j."""
+    _check_shapes(scores, targets)
+    b, n, _ = scores.shape
+    own = scores.gather(2, targets.unsqueeze(-1)).squeeze(-1)
+    others = scores.gather(2, targets.unsqueeze(1).expand(b, n, n)).transpose(1, 2)
+    pairs = (targets.unsqueeze(2) != targets.unsqueeze(1)).to(scores.dtype)
+    return own, others, pairs
+
+
+def transform_cross_entropy(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over each clip's M scores, TransRank equation (2) (TransCls)."""
+    _check_shapes(scores, targets)
+    return F.cross_entropy(scores.flatten(0, 1), targets.flatten())
+
+
+def pairwise_ranking_accuracy(scores: torch.Tensor, targets: torch.Tensor, num_transforms: int) -> torch.Tensor:
+    """Per transformation k: the fraction of pairs (i, j), t_i = k ≠ t_j, with S[i, k] > S[j, k].
+
+    This is what ranking trains, and it is meaningful for the classification
+    twin too. Returns a (num_transforms,) tensor; NaN where no pair exists.
+    """
+    own, others, pairs = _own_and_others(scores, targets)
+    correct = (own.unsqueeze(-1) > others).to(scores.dtype) * pairs  # (B, N, N)
+    by_clip_correct = correct.sum(2).flatten()
+    by_clip_pairs = pairs.sum(2).flatten()
+    flat_targets = targets.flatten()
+    hits = torch.zeros(num_transforms, dtype=scores.dtype, device=scores.device)
+    total = torch.zeros_like(hits)
+    hits.index_add_(0, flat_targets, by_clip_correct)
+    total.index_add_(0, flat_targets, by_clip_pairs)
+    return hits / total
+
+
+def _check_shapes(scores: torch.Tensor, targets: torch.Tensor) -> None:
+    if scores.dim() != 3 or targets.shape != scores.shape[:2]:
+        raise ValueError(f"expected scores (B, N, M) and targets (B, N), got {tuple(scores.shape)} and {tuple(targets.shape)}")

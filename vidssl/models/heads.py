@@ -1,0 +1,103 @@
+"""Prediction heads: one generic MLP, built from a list of blocks.
+
+TransRank §5.1: "a temporal head is adopted to predict M-d confidence scores
+for M temporal transformations ... The temporal and spatial heads can be
+instantiated with fully connected layers or multi-layer perceptrons."
+§5.2 / Table 6: "We replace the FC head with a 2-layer MLP (128 hidden
+channels) ... the simple modification drastically improves the feature
+quality."
+
+Example::
+
+    head = make_head("mlp", 512, 3)        # 512 -> 128 -> ReLU -> 3
+    scores = head(features)                # (B, 512) -> (B, 3)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from vidssl.errors import VidsslError
+
+HEAD_KINDS = ("fc", "mlp")
+
+TRANSRANK_MLP_HIDDEN = 128
+"""Hidden width of TransRank's MLP head (§5.2: "a 2-layer MLP (128 hidden channels)")."""
+
+
+def hidden_block(in_dim: int, out_dim: int, *, bn: bool) -> list[nn.Module]:
+    """Linear [+ BatchNorm1d] + ReLU; the Linear has no bias when BN follows (BN's shift replaces it)."""
+    layers: list[nn.Module] = [nn.Linear(in_dim, out_dim, bias=not bn)]
+    if bn:
+        layers.append(nn.BatchNorm1d(out_dim))
+    layers.append(nn.ReLU(inplace=True))
+    return layers
+
+
+def check_dim(name: str, value: int) -> None:
+    """Reject a layer size that is not an int >= 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise VidsslError(f"head {name}: expected an integer >= 1, got {value!r}")
+
+
+class MLPHead(nn.Module):
+    """``in_dim -> hidden_dims... -> out_dim`` MLP.
+
+    Each hidden size adds Linear [+ BatchNorm1d if ``bn``] + ReLU; the last
+    layer is a plain Linear, preceded by Dropout(``dropout``) (an identity at
+    the default 0, kept so that parameter names do not depend on it).
+    ``hidden_dims=()`` gives a single fully-connected layer (the "fc head").
+
+    Input ``(..., in_dim)``, output ``(..., out_dim)``: leading dimensions
+    (e.g. batch x clips) are flattened for BatchNorm and restored.
+    """
+
+    def __init__(
+        self, in_dim: int, hidden_dims: Sequence[int], out_dim: int, *, bn: bool = False, dropout: float = 0.0
+    ) -> None:
+        super().__init__()
+        if isinstance(hidden_dims, (int, str)):
+            raise VidsslError(f"head hidden_dims: expected a sequence of integers, got {hidden_dims!r}")
+        check_dim("in_dim", in_dim)
+        check_dim("out_dim", out_dim)
+        for size in hidden_dims:
+            check_dim("hidden_dims", size)
+        if not isinstance(dropout, (int, float)) or not math.isfinite(dropout) or not 0.0 <= dropout < 1.0:
+            raise VidsslError(f"head dropout: expected a number in [0, 1), got {dropout!r}")
+        self.in_dim = in_dim
+        self.hidden_dims = tuple(hidden_dims)
+        self.out_dim = out_dim
+        sizes = (in_dim, *self.hidden_dims)
+        layers: list[nn.Module] = []
+        for layer_in, layer_out in zip(sizes[:-1], sizes[1:]):
+            layers += hidden_block(layer_in, layer_out, bn=bn)
+        layers.append(nn.Dropout(dropout))  # always present (identity at p=0) so state-dict keys never shift
+        layers.append(nn.Linear(sizes[-1], out_dim))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim < 1 or x.shape[-1] != self.in_dim:
+            raise VidsslError(f"head input: expected (..., {self.in_dim}) features, got shape {tuple(x.shape)}")
+        leading = x.shape[:-1]
+        return self.layers(x.reshape(-1, self.in_dim)).reshape(*leading, self.out_dim)
+
+
+def make_head(kind: str, in_dim: int, out_dim: int, hidden: int = TRANSRANK_MLP_HIDDEN) -> MLPHead:
+    """The two heads of TransRank §5.2 / Table 6.
+
+    - ``"fc"``: one fully-connected layer, "using a single fully-connected (FC)
+      layer to predict the confidence for transformations" (the default in the
+      ablations: "All heads are instantiated with fully-connected layers unless
+      specified").
+    - ``"mlp"``: "a 2-layer MLP (128 hidden channels)": Linear(in, hidden),
+      ReLU, Linear(hidden, out).
+    """
+    if kind == "fc":
+        return MLPHead(in_dim, (), out_dim)
+    if kind == "mlp":
+        return MLPHead(in_dim, (hidden,), out_dim)
+    raise VidsslError(f"head kind: expected one of {', '.join(HEAD_KINDS)}, got {kind!r}")
