@@ -18,7 +18,7 @@ the loader. The last line printed is
 Usage::
 
     python benchmarks/data_throughput.py               # ~1–2 minutes on 2 cores
-    python benchmarks/data_throughput.py --videos DIR  # your own .mp4/.avi/.mkv/.webm files
+    python benchmarks/data_throughput.py --videos DIR  # videos under DIR (written there if none)
 """
 
 from __future__ import annotations
@@ -50,30 +50,30 @@ SEED = 0
 
 
 def synthetic_frames(number: int, *, num_frames: int, height: int, width: int) -> np.ndarray:
-    """A textured background panning at a per-video speed plus two moving blobs (compresses like real video)."""
+    """A blocky texture panning at a per-video speed plus two moving discs (compresses like real video)."""
     rng = np.random.default_rng(number)
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    texture = rng.integers(0, 256, size=(height // 8 + 1, width // 8 + 1, 3)).astype(np.uint8)
-    texture = np.kron(texture, np.ones((8, 8, 1), np.uint8))[: height + 8, : width + 8]
-    texture = np.pad(texture, ((0, 8), (0, 8), (0, 0)), mode="wrap")
+    blocks = rng.integers(0, 154, size=(height // 8 + 2, width // 8 + 2, 3), dtype=np.uint8)
+    texture = np.repeat(np.repeat(blocks, 8, axis=0), 8, axis=1)
+    radius = height // 8
+    yy, xx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
+    disc = yy**2 + xx**2 <= radius**2
     speed = 1 + number % 3
     frames = np.empty((num_frames, height, width, 3), dtype=np.uint8)
     for t in range(num_frames):
-        shift = (t * speed) % 8
-        frame = texture[shift : shift + height, shift : shift + width].astype(np.float32) * 0.6
+        shift = (t * speed) % 16
+        frames[t] = texture[shift : shift + height, shift : shift + width]
         for k, colour in enumerate(((255, 80, 40), (40, 200, 255))):
-            cy = height / 2 + height / 3 * np.sin(2 * np.pi * (t / 90 + k / 2))
-            cx = width / 2 + width / 3 * np.cos(2 * np.pi * (t / 70 + k / 3))
-            mask = ((yy - cy) ** 2 + (xx - cx) ** 2) < (height / 8) ** 2
-            frame[mask] = colour
-        frames[t] = frame.astype(np.uint8)
+            cy = int(height / 2 + (height / 2 - radius - 1) * np.sin(2 * np.pi * (t / 90 + k / 2)))
+            cx = int(width / 2 + (width / 2 - radius - 1) * np.cos(2 * np.pi * (t / 70 + k / 3)))
+            patch = frames[t, cy - radius : cy + radius + 1, cx - radius : cx + radius + 1]
+            patch[disc] = colour
     return frames
 
 
 def write_h264(path: Path, frames: np.ndarray, *, fps: int) -> None:
-    """Encode RGB frames with libx264 at its default settings (GOP 250, B-frames)."""
+    """Encode RGB frames with libx264: default GOP (250) and B-frames; preset veryfast to write quickly."""
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
+        stream = container.add_stream("libx264", rate=fps, options={"preset": "veryfast"})
         stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
         for frame in frames:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
@@ -191,10 +191,13 @@ def measure(dataset: Dataset, *, clips_per_sample: int, workers: int, batch_size
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--videos", type=Path, help="folder of videos to use instead of synthetic ones")
+    parser.add_argument(
+        "--videos", type=Path, help="folder of videos to use; synthetic ones are written there if it has none"
+    )
     parser.add_argument("--num-videos", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--repeats", type=int, default=3, help="passes over the videos per measurement")
+    parser.add_argument("--passes", type=int, default=2, help="passes over the videos per measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved measurements per pipeline; best is kept")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=2)
     return parser.parse_args(argv)
@@ -203,29 +206,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="vidssl_bench_") as tmp:
-        if args.videos is not None:
-            paths = sorted(p for p in args.videos.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS)
-            if not paths:
-                raise SystemExit(f"error: no videos ({', '.join(VIDEO_EXTENSIONS)}) under {args.videos}")
-        else:
+        folder = args.videos if args.videos is not None else Path(tmp)
+        paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS)
+        if not paths:
+            folder.mkdir(parents=True, exist_ok=True)
             started = time.perf_counter()
-            paths = make_videos(Path(tmp), count=args.num_videos, seconds=args.seconds, fps=25, height=240, width=320)
-            print(f"wrote {len(paths)} videos of {args.seconds:g} s, 320x240 @ 25 fps in {time.perf_counter() - started:.1f} s")
-        records = records_of(paths) * args.repeats
+            paths = make_videos(folder, count=args.num_videos, seconds=args.seconds, fps=25, height=240, width=320)
+            print(
+                f"wrote {len(paths)} videos of {args.seconds:g} s, 320x240 @ 25 fps to {folder} "
+                f"in {time.perf_counter() - started:.1f} s"
+            )
+        records = records_of(paths) * args.passes
         sampler = TransRankSampler(
             transforms=("1x", "2x", "rev"),
             clip_len=16,
             augment=ClipAugment(112, jitter_p=0.8, hue=0.1, grayscale_p=0.2),
         )
-        naive_sampler = TransRankSampler(
-            transforms=sampler.transforms, clip_len=16, augment=sampler.augment
-        )
-        n = sampler.num_clips
-        common = dict(clips_per_sample=n, workers=args.workers, batch_size=args.batch_size)
-        results = {}
-        results["loader"] = measure(VideoDataset(records, PyAVReader(), sampler, seed=SEED), **common)
-        results["ceiling"] = measure(CeilingDataset(records, sampler, seed=SEED), **common)
-        results["naive"] = measure(VideoDataset(records, DecodeAllReader(), naive_sampler, seed=SEED), **common)
+        pipelines = {
+            "loader": VideoDataset(records, PyAVReader(), sampler, seed=SEED),
+            "ceiling": CeilingDataset(records, sampler, seed=SEED),
+            "naive": VideoDataset(records, DecodeAllReader(), sampler, seed=SEED),
+        }
+        # Rounds interleave the pipelines so a burst of load on a shared machine hits all of them;
+        # the best round of each is kept (the least disturbed one).
+        results = {name: (0.0, 0.0) for name in pipelines}
+        for _ in range(args.rounds):
+            for name, dataset in pipelines.items():
+                rate, rss = measure(
+                    dataset, clips_per_sample=sampler.num_clips, workers=args.workers, batch_size=args.batch_size
+                )
+                results[name] = (max(results[name][0], rate), max(results[name][1], rss))
 
     print(f"{'pipeline':<10} {'clips/s':>9} {'peak worker RSS (MiB)':>23}")
     for name, (rate, rss) in results.items():
@@ -235,7 +245,6 @@ def main(argv: list[str] | None = None) -> None:
         f"loader: {loader_rate / results['ceiling'][0]:.2f}x ceiling, "
         f"{loader_rate / results['naive'][0]:.2f}x naive, peak worker RSS {loader_rss:.0f} MiB"
     )
-
 
 if __name__ == "__main__":
     main()

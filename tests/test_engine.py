@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import csv
 import math
+import multiprocessing
 import os
 import random
 import socket
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,7 +28,6 @@ from vidssl.engine.checkpoint import capture_rng_state, load_checkpoint, restore
 from vidssl.engine.optim import split_decay_parameters
 from vidssl.errors import VidsslError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 W_TRUE = np.array([1.0, -2.0, 0.5, 3.0])
 
 
@@ -204,6 +202,20 @@ def test_resume_from_corrupt_checkpoint_raises_naming_file(tmp_path, damage):
         fit(make_method(), ToyRegression(8), cfg=quiet_config(epochs=2), run_dir=tmp_path, resume=True)
 
 
+def test_resume_with_more_epochs_follows_the_longer_schedule(tmp_path):
+    fit(make_method(), ToyRegression(8), cfg=quiet_config(epochs=1, lr=0.1, schedule="cosine"), run_dir=tmp_path)
+    history = fit(make_method(), ToyRegression(8), cfg=quiet_config(epochs=2, lr=0.1, schedule="cosine"),
+                  run_dir=tmp_path, resume=True)
+    assert [row["epoch"] for row in history] == [0, 1]
+    assert history[1]["lr"] == pytest.approx(0.1 * 0.5 * (1 + math.cos(math.pi * 2 / 4)))  # step 2 of 4
+
+
+def test_resume_into_a_different_model_raises(tmp_path):
+    fit(make_method(), ToyRegression(8), cfg=quiet_config(epochs=1), run_dir=tmp_path)
+    with pytest.raises(VidsslError, match="does not match this model"):
+        fit(make_method(hidden=4), ToyRegression(8), cfg=quiet_config(epochs=2), run_dir=tmp_path, resume=True)
+
+
 # ---------------------------------------------------------------- checkpoints
 
 
@@ -301,18 +313,20 @@ def test_linear_warmup_then_cosine():
     assert lrs[49] == pytest.approx(0.1 * 0.5 * (1 + math.cos(math.pi * 44 / 45)))
 
 
-def test_bad_schedule_settings_raise():
+def test_bad_schedule_settings_raise(tmp_path):
     param = nn.Parameter(torch.zeros(1))
     optimizer = torch.optim.SGD([param], lr=0.1)
     with pytest.raises(VidsslError, match="train.schedule='step'"):
         build_scheduler(optimizer, quiet_config(schedule="step"), 5)
     with pytest.raises(VidsslError, match="train.milestones"):
         build_scheduler(optimizer, quiet_config(schedule="multistep", milestones=(0.8, 0.6)), 5)
+    with pytest.raises(VidsslError, match="train.amp_dtype='fp8'"):
+        fit(make_method(), ToyRegression(8), cfg=quiet_config(amp_dtype="fp8"), run_dir=tmp_path)
 
 
 def test_no_weight_decay_on_biases_and_norm_parameters():
     model = nn.Sequential(nn.Conv3d(3, 4, 3), nn.BatchNorm3d(4), nn.Flatten(), nn.LazyLinear(2), nn.LayerNorm(2))
-    model(torch.zeros(1, 3, 3, 3, 3))
+    model(torch.zeros(2, 3, 3, 3, 3))  # materialise the lazy layer
     frozen = nn.Linear(2, 2)
     frozen.requires_grad_(False)
     model.append(frozen)
@@ -367,19 +381,30 @@ def test_metrics_csv_rows_columns_skipped_and_best_checkpoint(tmp_path, capsys):
 
 
 def _ddp_worker(out_dir: str) -> None:
-    """Body of one torchrun-like process: fit one epoch (2 steps) on its shard, then test all_gather_with_grad."""
+    """One torchrun-like process: fit 1 epoch (2 steps) on its shard; a NaN on one rank; all_gather_with_grad."""
     rank = int(os.environ["RANK"])
     method = make_method()  # identical init on both ranks; DDP would broadcast rank 0's anyway
     initial = {key: value.clone() for key, value in method.state_dict().items()}
     cfg = quiet_config(epochs=1, batch_size=2, lr=0.1, momentum=0.0, weight_decay=0.0, schedule="constant")
     fit(method, ToyRegression(8), cfg=cfg, run_dir=Path(out_dir) / "run")
 
+    class NanOnRank1(TinyMethod):
+        def training_step(self, batch):
+            loss, logs = super().training_step(batch)
+            return (loss * float("nan") if rank == 1 else loss), logs
+
+    try:  # rank 0's own loss is finite: it must still stop (a lone rank would hang in backward's all-reduce)
+        fit(NanOnRank1(), ToyRegression(8), cfg=cfg, run_dir=Path(out_dir) / "run_nan")
+        nan_error = "no error"
+    except VidsslError as exc:
+        nan_error = str(exc)
+
     x = (torch.arange(3.0) + 10 * rank).requires_grad_()
     gathered = all_gather_with_grad(x)
     (gathered * torch.arange(6.0) * (rank + 1)).sum().backward()
     torch.save(
         {"initial": initial, "final": method.state_dict(), "seen": method.seen_indices,
-         "gathered": gathered.detach(), "x_grad": x.grad},
+         "gathered": gathered.detach(), "x_grad": x.grad, "nan_error": nan_error},
         Path(out_dir) / f"rank{rank}.pt",
     )
     cleanup()
@@ -391,24 +416,30 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _forked_torchrun_process(rank: int, port: int, out_dir: str) -> None:
+    """What torchrun would set up for process ``rank`` of 2, then the worker body."""
+    torch.set_num_threads(1)  # no OpenMP pool inherited across fork
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2",
+                      LOCAL_RANK=str(rank))
+    _ddp_worker(out_dir)
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork")
 def test_two_process_ddp_matches_single_process_on_combined_batch(tmp_path):
+    # fork, not spawn: the children reuse the imported torch instead of paying two fresh imports
+    context = multiprocessing.get_context("fork")
     port = _free_port()
-    code = "import sys; sys.path.insert(0, sys.argv[2]); import test_engine; test_engine._ddp_worker(sys.argv[1])"
-    procs = []
-    for rank in range(2):
-        env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2",
-                   LOCAL_RANK=str(rank), OMP_NUM_THREADS="1",
-                   PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]))
-        procs.append(subprocess.Popen([sys.executable, "-c", code, str(tmp_path), str(Path(__file__).parent)],
-                                      env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+    procs = [context.Process(target=_forked_torchrun_process, args=(rank, port, str(tmp_path))) for rank in range(2)]
+    for proc in procs:
+        proc.start()
     try:
-        outputs = [proc.communicate(timeout=120)[0].decode() for proc in procs]
+        for proc in procs:
+            proc.join(timeout=120)
     finally:
         for proc in procs:
-            if proc.poll() is None:
+            if proc.is_alive():
                 proc.kill()
-    for proc, output in zip(procs, outputs):
-        assert proc.returncode == 0, output
+    assert [proc.exitcode for proc in procs] == [0, 0]  # a child's traceback is in the captured stderr
 
     results = [torch.load(tmp_path / f"rank{rank}.pt", weights_only=True) for rank in range(2)]
     # each rank saw 2 steps of 2 samples; together the 8 samples exactly once
@@ -436,6 +467,8 @@ def test_two_process_ddp_matches_single_process_on_combined_batch(tmp_path):
             bias -= 0.1 * grad_b
     torch.testing.assert_close(final0["body.weight"], weight.detach(), atol=1e-6, rtol=0)
     torch.testing.assert_close(final0["body.bias"], bias.detach(), atol=1e-6, rtol=0)
+
+    assert [r["nan_error"] for r in results] == ["non-finite loss nan at epoch 0 step 0; try amp=false or a lower lr"] * 2
 
     # all_gather_with_grad: rank r's slice gets the sum over ranks q of (q + 1) * arange(6)[slice r]
     for rank, result in enumerate(results):

@@ -8,13 +8,19 @@ import numpy as np
 import pytest
 import torch
 
+from torch import nn
+from videofixtures import decode_all, write_video
+
 from vidssl.data.datasets import VideoRecord
-from vidssl.data.transforms import EvalTransform
+from vidssl.data.transforms import EvalTransform, normalize_on_device
+from vidssl.data.video import PyAVReader, probe
+from vidssl.engine import TrainConfig
 from vidssl.errors import CorruptVideoError, VidsslError
-from vidssl.eval.features import EvalClipSampler, pool_feature
-from vidssl.eval.finetune import label_subset
+from vidssl.eval.features import EvalClipSampler, extract_features, pool_feature
+from vidssl.eval.finetune import evaluate_classifier, finetune, label_subset
+from vidssl.models import build_backbone
 from vidssl.eval.plots import plot_accuracy_bars, plot_curves, plot_recall_bars
-from vidssl.eval.retrieval import retrieval_recall, retrieval_recall_multi, similarity_topk
+from vidssl.eval.retrieval import evaluate_retrieval, retrieval_recall, retrieval_recall_multi, similarity_topk
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -251,6 +257,158 @@ def test_pool_feature_avg_and_vcop():
     assert pool_feature(pooled, "vcop") is pooled
     with pytest.raises(VidsslError, match="pooling"):
         pool_feature(tap, "max")
+
+
+# ---------------------------------------------------------------- features on real videos
+
+
+def _write_videos(folder, specs) -> list[VideoRecord]:
+    """Encode one tiny H.264 video per (label, frames) and return probed records."""
+    records = []
+    for i, (label, frames) in enumerate(specs):
+        path = write_video(folder / f"v{i}.mp4", frames)
+        meta = probe(path)
+        records.append(VideoRecord(str(path), label, meta.num_frames, meta.fps, meta.height, meta.width))
+    return records
+
+
+def _noise_video(seed: int, num_frames: int, size: int = 32) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    frames = rng.integers(0, 256, size=(num_frames, size // 4, size // 4, 3)).astype(np.uint8)
+    return frames.repeat(4, axis=1).repeat(4, axis=2)  # 4×4 blocks survive compression
+
+
+def test_features_are_the_mean_of_per_clip_features(tmp_path):
+    torch.manual_seed(0)
+    backbone = build_backbone("tiny")
+    records = _write_videos(tmp_path, [(0, _noise_video(0, 12)), (1, _noise_video(1, 20)), (2, _noise_video(2, 5))])
+    (tmp_path / "broken.mp4").write_bytes(b"not a video at all")
+    records.insert(2, VideoRecord(str(tmp_path / "broken.mp4"), 1, 10, 25.0, 32, 32))
+    num_clips, clip_len, interval = 3, 4, 2
+    with pytest.warns(UserWarning, match="1 of 4 videos failed"):
+        feats = extract_features(
+            backbone, records, PyAVReader(), num_clips=num_clips, clip_len=clip_len, interval=interval,
+            size=32, resize_short=32, layers=("layer3", "pool", "layer4"), pooling="avg",
+            batch_size=2, workers=0, progress=False,
+        )
+    assert feats.labels.tolist() == [0, 1, 1, 2]
+    assert feats.valid.tolist() == [True, True, False, True]
+    assert feats.by_layer["pool"].shape == (4, backbone.num_features)
+    assert feats.by_layer["layer3"].shape[0] == 4  # width checked against the hand computation below
+    np.testing.assert_array_equal(feats.by_layer["pool"][2], 0.0)
+    assert backbone.training  # mode restored
+
+    backbone.eval()
+    for row, record in enumerate(records):
+        if row == 2:
+            continue
+        frames = decode_all(record.path)  # reference decode, independent of PyAVReader
+        positions = _vcop_positions(len(frames), num_clips, clip_len, interval)
+        per_clip = {"layer3": [], "pool": [], "layer4": []}
+        with torch.no_grad():
+            for clip_indices in positions:
+                clip = torch.from_numpy(frames[clip_indices]).permute(3, 0, 1, 2)[None]  # (1, C, T, H, W)
+                taps = backbone.forward_features(normalize_on_device(clip), layers=("layer3", "layer4", "pool"))
+                per_clip["layer3"].append(taps["layer3"].mean(dim=(2, 3, 4))[0])
+                per_clip["layer4"].append(taps["layer4"].mean(dim=(2, 3, 4))[0])
+                per_clip["pool"].append(taps["pool"][0])
+        for name, clips in per_clip.items():
+            expected = torch.stack(clips).mean(dim=0).numpy()
+            np.testing.assert_allclose(feats.by_layer[name][row], expected, rtol=1e-4, atol=1e-5)
+    # the pool tap is the average-pooled layer4
+    np.testing.assert_allclose(feats.by_layer["pool"], feats.by_layer["layer4"], rtol=1e-5, atol=1e-6)
+
+
+def test_vcop_pooling_feature_size(tmp_path):
+    backbone = build_backbone("tiny")
+    records = _write_videos(tmp_path, [(0, _noise_video(3, 16))])
+    feats = extract_features(
+        backbone, records, PyAVReader(), num_clips=2, clip_len=8, size=32, resize_short=32,
+        layers=("layer4",), pooling="vcop", workers=0, progress=False,
+    )
+    # MaxPool3d kernel/stride (1, 2, 2) keeps C and T and halves H and W of the layer4 map, then flattens
+    with torch.no_grad():
+        fmap = backbone.eval().forward_features(torch.zeros(1, 3, 8, 32, 32), layers=("layer4",))["layer4"]
+    c, t, h, w = fmap.shape[1:]
+    assert feats.by_layer["layer4"].shape == (1, c * t * (h // 2) * (w // 2))
+
+
+def test_evaluate_retrieval_test_videos_query_train_videos(tmp_path):
+    torch.manual_seed(0)
+    backbone = build_backbone("tiny")
+    train = _write_videos(tmp_path, [(c, _noise_video(10 + c, 10)) for c in range(3)])
+    queries = [
+        train[0],  # the same file: its own gallery copy is the nearest neighbour
+        train[1],
+        VideoRecord(train[2].path, 7, train[2].num_frames, 25.0, 32, 32),  # class absent from the gallery
+        VideoRecord(str(tmp_path / "missing.mp4"), 0, 10, 25.0, 32, 32),  # fails to decode: left out
+    ]
+    with pytest.warns(UserWarning, match="1 of 4 videos failed"):
+        result = evaluate_retrieval(
+            backbone, train, queries, PyAVReader(), ks=(1, 3), num_clips=2, clip_len=4, size=32,
+            resize_short=32, workers=0, progress=False,
+        )
+    assert result == {"R@1": 2 / 3, "R@3": 2 / 3, "num_queries": 3, "num_gallery": 3}
+
+
+# ---------------------------------------------------------------- finetune
+
+
+class FixedLogits(nn.Module):
+    """Stand-in classifier: the same logits for the clips of every video, whatever the input."""
+
+    def __init__(self, clip_logits: list[list[float]]):
+        super().__init__()
+        self.clip_logits = torch.tensor(clip_logits)
+
+    def forward(self, x):
+        return self.clip_logits.repeat(x.shape[0] // len(self.clip_logits), 1)
+
+
+def test_video_accuracy_averages_softmax_not_logits():
+    # clip 0 says class 1 loudly, clips 1-2 say class 0 clearly: softmax mean → 0, logit mean → 1
+    model = FixedLogits([[0.0, 20.0], [5.0, 0.0], [5.0, 0.0]])
+    records = [VideoRecord(f"v{i}", 0, 30, 25.0, 8, 8) for i in range(3)]
+    records.append(VideoRecord("too_short_on_disk", 0, 300, 25.0, 8, 8))  # reader has 30 frames → corrupt
+    with pytest.warns(UserWarning, match="1 of 4 videos failed"):
+        result = evaluate_classifier(
+            model, records, FrameIndexReader(30), num_clips=3, clip_len=4, size=8, resize_short=8,
+            batch_size=2, workers=0, progress=False,
+        )
+    assert result["video_acc"] == 1.0
+    assert result["clip_acc"] == pytest.approx(2 / 3)
+    assert result["num_test_videos"] == 3 and result["skipped"] == 1
+
+
+def _flat_video(seed: int, level: int, num_frames: int = 12) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    noise = rng.integers(-10, 11, size=(num_frames, 32, 32, 3))
+    return np.clip(level + noise, 0, 255).astype(np.uint8)
+
+
+def test_finetune_smoke_bright_vs_dark(tmp_path):
+    torch.manual_seed(0)
+    specs = [(i % 2, _flat_video(i, 200 if i % 2 else 40)) for i in range(12)]
+    records = _write_videos(tmp_path, specs)
+    train, test = records[:8], records[8:]
+    backbone = build_backbone("tiny")
+    before = {k: v.clone() for k, v in backbone.state_dict().items()}
+    cfg = TrainConfig(
+        epochs=2, batch_size=2, lr=0.05, schedule="multistep", workers=0, device="cpu", progress=False,
+        log_every=1,
+    )
+    result = finetune(
+        backbone, train, test, PyAVReader(), num_classes=2, cfg=cfg, run_dir=tmp_path / "run",
+        clip_len=8, size=32, resize_short=32, label_fraction=0.5, num_test_clips=2, test_batch_size=4,
+        workers=0, progress=False,
+    )
+    assert 0.0 <= result["video_acc"] <= 1.0 and 0.0 <= result["clip_acc"] <= 1.0
+    assert result["num_test_videos"] == 4 and result["num_train_videos"] == 4  # half of 4 per class
+    assert [row["epoch"] for row in result["history"]] == [0, 1]
+    assert all(np.isfinite(row["loss"]) and 0.0 <= row["acc"] <= 1.0 for row in result["history"])
+    assert (tmp_path / "run" / "checkpoints" / "last.pt").is_file()
+    after = backbone.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
 
 
 # ---------------------------------------------------------------- plots

@@ -43,7 +43,7 @@ def numbered_frames(num_frames: int, height: int = 32, width: int = 32) -> np.nd
     frames = np.empty((num_frames, height, width, 3), dtype=np.uint8)
     for index in range(num_frames):
         for bit in range(NUMBER_BITS):
-            rows, cols = _block_slices(bit, height, width)
+            rows, cols = _block_slices(bit, height, width, margin=False)
             frames[index, rows, cols] = _ON_RGB if (index >> bit) & 1 else _OFF_RGB
     return frames
 
@@ -60,12 +60,19 @@ def frame_index_of(frame: np.ndarray) -> int:
     return index
 
 
-def _block_slices(bit: int, height: int, width: int) -> tuple[slice, slice]:
-    """Inner region (a margin away from block edges) of the block holding ``bit``."""
+def _block_slices(bit: int, height: int, width: int, *, margin: bool = True) -> tuple[slice, slice]:
+    """The block holding ``bit`` (its last row/column absorbs the rest of the frame).
+
+    With ``margin``, only its inner part, away from edges that compression blurs.
+    """
     row, col = divmod(bit, _GRID_COLS)
     block_h, block_w = height // _GRID_ROWS, width // _GRID_COLS
-    margin_h, margin_w = block_h // 4, block_w // 4
     top, left = row * block_h, col * block_w
+    if not margin:
+        bottom = height if row == _GRID_ROWS - 1 else top + block_h
+        right = width if col == _GRID_COLS - 1 else left + block_w
+        return slice(top, bottom), slice(left, right)
+    margin_h, margin_w = block_h // 4, block_w // 4
     return (
         slice(top + margin_h, top + block_h - margin_h),
         slice(left + margin_w, left + block_w - margin_w),
@@ -75,7 +82,6 @@ def _block_slices(bit: int, height: int, width: int) -> tuple[slice, slice]:
 def write_video(
     path: str | Path,
     frames: np.ndarray,
-    *,
     fps: int = 25,
     codec: str = "libx264",
     gop: int | None = None,
@@ -122,6 +128,7 @@ def write_empty_video(path: str | Path, *, codec: str = "libx264", height: int =
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=25)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        container.start_encoding()  # writes the header, so the file exists with zero packets
     return path
 
 

@@ -74,7 +74,7 @@ def save_backbone(path: Path, backbone: torch.nn.Module, *, name: str, width: fl
     Holds only strings, numbers and tensors, so it loads with ``weights_only=True``.
     """
     state = {"backbone": name, "width": width, "state_dict": backbone.state_dict()}
-    save_checkpoint(state, path)
+    save_checkpoint(path, state)
 
 
 def load_backbone(path: str | Path) -> torch.nn.Module:

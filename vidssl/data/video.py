@@ -86,7 +86,7 @@ def probe(path: str | os.PathLike) -> VideoMeta:
     """
     path = str(path)
     try:
-        with av.open(path) as container:
+        with _open(path) as container:
             stream = _video_stream(container, path)
             _use_one_decoding_thread(stream)
             fps = _frame_rate(stream, path)
@@ -102,6 +102,11 @@ def probe(path: str | os.PathLike) -> VideoMeta:
     if num_frames <= 0:
         raise CorruptVideoError(f"{path}: video stream has no frames")
     return VideoMeta(num_frames=num_frames, fps=float(fps), height=height, width=width)
+
+
+def _open(path: str) -> Any:
+    """Open for reading; undecodable metadata text (common in scraped datasets) is not an error."""
+    return av.open(path, metadata_errors="ignore")
 
 
 def _video_stream(container: Any, path: str) -> Any:
@@ -145,7 +150,7 @@ def _trusted_frame_count(container: Any, stream: Any, fps: Fraction) -> int | No
 
 def _count_packets(path: str) -> int:
     """Number of non-empty video packets (one per frame for the codecs datasets use)."""
-    with av.open(path) as container:
+    with _open(path) as container:
         stream = _video_stream(container, path)
         return sum(1 for packet in container.demux(stream) if packet.size > 0)
 
@@ -178,11 +183,11 @@ class PyAVReader:
         time), seek again before that keyframe; after a few tries decode from
         the start.
         """
-        with av.open(path) as container:
+        with _open(path) as container:
             stream = _video_stream(container, path)
             _use_one_decoding_thread(stream)
             clock = _FrameClock.of(stream, path)
-            seek_to = clock.pts_before(int(wanted[0])) if wanted[0] > 0 else None
+            seek_to = clock.pts_of(int(wanted[0])) if wanted[0] > 0 else None
             for _ in range(_MAX_SEEK_RETRIES):
                 if seek_to is None:
                     break
@@ -193,7 +198,7 @@ class PyAVReader:
                 if result <= clock.start_pts:
                     break
                 seek_to = result - 1
-        with av.open(path) as container:
+        with _open(path) as container:
             stream = _video_stream(container, path)
             _use_one_decoding_thread(stream)
             result = _decode_forward(container, stream, clock, wanted, path, from_start=True)
@@ -218,10 +223,13 @@ class _FrameClock:
         """Frame index of a frame shown at ``pts``: round((pts - start) * time_base * fps)."""
         return math.floor((pts - self.start_pts) * self.time_base * self.fps + Fraction(1, 2))
 
-    def pts_before(self, index: int) -> int:
-        """A timestamp half a frame before frame ``index`` (robust to muxer rounding)."""
-        offset = (Fraction(index) - Fraction(1, 2)) / (self.fps * self.time_base)
-        return self.start_pts + max(0, math.floor(offset))
+    def pts_of(self, index: int) -> int:
+        """Nominal timestamp of frame ``index``: start + index / (fps * time_base), rounded down.
+
+        A backward seek to it lands on the last keyframe at or before the frame;
+        if muxer rounding put the frame a tick later, on the keyframe before.
+        """
+        return self.start_pts + math.floor(Fraction(index) / (self.fps * self.time_base))
 
 
 def _decoded_frames(container: Any, stream: Any) -> Iterator[tuple[Any, int | None]]:
@@ -275,9 +283,9 @@ def _decode_forward(
         if len(out) == len(wanted):
             return out
     missing = wanted[len(out):]
+    last = f"the last decoded frame is {next_index - 1}" if held_frame is not None else "no frame decoded"
     raise CorruptVideoError(
-        f"{path}: frames {missing[:5].tolist()}{'...' if len(missing) > 5 else ''} are past the "
-        f"last decodable frame (index {next_index - 1})"
+        f"{path}: frames {missing[:5].tolist()}{'...' if len(missing) > 5 else ''} not found ({last})"
     )
 
 

@@ -46,7 +46,17 @@ from vidssl.engine.logging import MetricsLogger, RunningMeans, as_float, format_
 from vidssl.engine.optim import build_optimizer, build_scheduler
 from vidssl.errors import VidsslError
 
-__all__ = ["TrainConfig", "fit", "train_one_epoch", "build_train_loader", "move_to_device", "derive_seed"]
+__all__ = [
+    "TrainConfig",
+    "check_train_config",
+    "fit",
+    "train_one_epoch",
+    "build_train_loader",
+    "EpochLoader",
+    "move_to_device",
+    "derive_seed",
+    "seed_everything",
+]
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -145,7 +155,7 @@ def _worker_init(worker_id: int) -> None:
     np.random.seed(torch.initial_seed() % (1 << 32))
 
 
-class _EpochLoader:
+class EpochLoader:
     """A DataLoader plus what must be re-seeded before each epoch (sampler epoch, generator, dataset epoch)."""
 
     def __init__(self, loader: DataLoader, generator: torch.Generator, *, seed: int, rank: int) -> None:
@@ -170,7 +180,7 @@ class _EpochLoader:
 
 def build_train_loader(
     dataset: Any, *, cfg: TrainConfig, info: DistInfo, collate_fn: Callable | None = None
-) -> _EpochLoader:
+) -> EpochLoader:
     """Shuffling DataLoader: ``DistributedSampler`` under DDP, else a ``RandomSampler`` on a seeded generator."""
     length = len(dataset)
     if length == 0:
@@ -196,7 +206,7 @@ def build_train_loader(
         worker_init_fn=_worker_init if cfg.workers > 0 else None,
         generator=generator,
     )
-    return _EpochLoader(loader, generator, seed=cfg.seed, rank=info.rank)
+    return EpochLoader(loader, generator, seed=cfg.seed, rank=info.rank)
 
 
 def _batch_size(batch: Any) -> int:
@@ -239,7 +249,7 @@ def _sum_across_processes(values: list[float], info: DistInfo) -> list[float]:
 
 def train_one_epoch(
     model: nn.Module,
-    loader: _EpochLoader,
+    loader: EpochLoader,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     scaler: torch.amp.GradScaler,
@@ -287,6 +297,7 @@ def train_one_epoch(
                 raise VidsslError(
                     f"non-finite loss {loss_value} at epoch {epoch} step {step}; try amp=false or a lower lr"
                 )
+            lr_used = float(optimizer.param_groups[0]["lr"])
             scaler.scale(loss).backward()
             if cfg.grad_clip is not None:
                 scaler.unscale_(optimizer)
@@ -300,8 +311,7 @@ def train_one_epoch(
             if (step + 1) % cfg.log_every == 0 or step + 1 == steps_per_epoch:
                 running = means.means()
                 bar.set_postfix(loss=f"{running['loss']:.4f}", refresh=False)
-                current = {"loss": loss_value, "lr": float(optimizer.param_groups[0]["lr"])}
-                logger.log_step(current, global_step=epoch * steps_per_epoch + step)
+                logger.log_step({**running, "lr": lr_used}, global_step=epoch * steps_per_epoch + step)
     finally:
         bar.close()
 
@@ -374,6 +384,22 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _apply_schedule_at_current_step(
+    optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LambdaLR
+) -> None:
+    """Set each group's lr from this run's schedule at the restored step.
+
+    The optimiser state carries the lr of the interrupted run's schedule; they
+    agree unless the schedule changed (e.g. more epochs on resume), and then
+    this run's schedule must win from the first resumed step.
+    """
+    step = scheduler.last_epoch
+    lrs = [base * factor(step) for base, factor in zip(scheduler.base_lrs, scheduler.lr_lambdas)]
+    for group, lr in zip(optimizer.param_groups, lrs):
+        group["lr"] = lr
+    scheduler._last_lr = lrs  # what get_last_lr() reports
+
+
 def _resume_from(
     path: Path,
     *,
@@ -397,7 +423,10 @@ def _resume_from(
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
     except (ValueError, KeyError) as exc:
-        raise VidsslError(f"checkpoint {path}: optimiser state does not match this model ({_first_line(exc)})") from None
+        raise VidsslError(
+            f"checkpoint {path}: optimiser state does not match this model ({_first_line(exc)})"
+        ) from None
+    _apply_schedule_at_current_step(optimizer, scheduler)
     if scaler.is_enabled() and state.get("scaler"):
         scaler.load_state_dict(state["scaler"])
     epoch = int(state["epoch"])
@@ -424,6 +453,10 @@ def _convert_sync_bn(method: nn.Module, *, cfg: TrainConfig, info: DistInfo) -> 
                           stacklevel=3)
         return
     nn.SyncBatchNorm.convert_sync_batchnorm(method)  # replaces child modules in place
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _clean_log_row(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -486,7 +519,7 @@ def fit(
             warnings.warn(f"{last_path} exists and will be overwritten (pass resume=True to continue it)",
                           stacklevel=2)
         model = _wrap_for_training(method, info=info)
-        best_score = max((row["score"] for row in history if isinstance(row.get("score"), float)), default=-math.inf)
+        best_score = max((row["score"] for row in history if _is_number(row.get("score"))), default=-math.inf)
 
         logger = MetricsLogger(run_dir / "logs", enabled=is_main, purge_step=start_epoch * steps_per_epoch)
         try:
@@ -520,7 +553,7 @@ def fit(
                     if completed % cfg.checkpoint_every == 0 or completed == cfg.epochs:
                         save_checkpoint(last_path, state)
                     score = row.get("score")
-                    if isinstance(score, float) and score > best_score:
+                    if _is_number(score) and score > best_score:
                         best_score = score
                         save_checkpoint(checkpoint_dir / "best.pt", state)
                 if info.distributed:

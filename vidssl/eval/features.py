@@ -29,9 +29,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
@@ -40,6 +40,7 @@ from vidssl.data.datasets import VideoDataset, VideoRecord
 from vidssl.data.sampling import clip_span, fit_to_video, uniform_clip_starts
 from vidssl.data.transforms import EvalTransform, normalize_on_device
 from vidssl.errors import CorruptVideoError, VidsslError
+from vidssl.models import pool_features
 
 POOLINGS = ("avg", "vcop")
 
@@ -104,6 +105,12 @@ class _ValidFlagSampler:
         return sample
 
 
+def _one_thread_per_worker(worker_id: int) -> None:
+    """DataLoader workers decode and resize with one thread each (torch and OpenCV)."""
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+
+
 def eval_loader(
     records: Sequence[VideoRecord],
     reader: Any,
@@ -134,6 +141,7 @@ def eval_loader(
         shuffle=False,
         drop_last=False,  # VCOP drops up to 7 trailing videos; we keep them all
         num_workers=workers,
+        worker_init_fn=_one_thread_per_worker if workers > 0 else None,
         pin_memory=torch.device(device).type == "cuda",
     )
 
@@ -161,19 +169,17 @@ def warn_invalid(records: Sequence[VideoRecord], valid: np.ndarray, what: str) -
 def pool_feature(tap: torch.Tensor, pooling: str) -> torch.Tensor:
     """Pool one tap's output to a (B, D) feature.
 
-    ``(B, D)`` taps (``pool``) pass through. ``(B, C, T, H, W)`` taps:
+    ``(B, D)`` taps (``pool``, already average-pooled) pass through.
+    ``(B, C, T, H, W)`` taps go through :func:`vidssl.models.pool_features`:
     ``"avg"`` = mean over (T, H, W); ``"vcop"`` = MaxPool3d kernel and stride
-    (1, 2, 2), then flatten (ALGORITHMS.md §5.2).
+    (1, 2, 2), then flatten (ALGORITHMS.md §5.2). VCOP's retrieval feature is
+    therefore ``layers=("layer4",), pooling="vcop"``.
     """
     if pooling not in POOLINGS:
         raise VidsslError(f"eval.pooling: expected one of {POOLINGS}, got {pooling!r}")
     if tap.ndim == 2:
         return tap
-    if tap.ndim != 5:
-        raise VidsslError(f"feature tap: expected (B, D) or (B, C, T, H, W), got shape {tuple(tap.shape)}")
-    if pooling == "avg":
-        return tap.mean(dim=(2, 3, 4))
-    return F.max_pool3d(tap, kernel_size=(1, 2, 2), stride=(1, 2, 2)).flatten(1)
+    return pool_features(tap, pooling)
 
 
 @dataclass(frozen=True)

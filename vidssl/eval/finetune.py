@@ -32,8 +32,7 @@ from torch import nn
 from vidssl.data.datasets import VideoDataset, VideoRecord
 from vidssl.data.sampling import clip_span, fit_to_video
 from vidssl.data.transforms import ClipAugment, normalize_on_device
-from vidssl.engine import fit
-from vidssl.engine.trainer import TrainConfig
+from vidssl.engine import TrainConfig, fit
 from vidssl.errors import VidsslError
 from vidssl.eval.features import eval_loader, iterate_eval_batches, warn_invalid
 

@@ -1,0 +1,644 @@
+"""Video records from the common dataset layouts, and the map-style dataset over them.
+
+:func:`load_records` turns a dataset on disk (one of :data:`FORMATS`) into a
+sorted list of :class:`VideoRecord` plus the class names. Each video is probed
+once for its frame count, fps and size; results are cached in a JSON index so
+later calls start instantly. :class:`VideoDataset` pairs records with a reader
+and a pure sampler and makes every sample reproducible from
+``(seed, epoch, index)``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import csv
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from vidssl.data.video import VideoMeta, probe, probe_frames
+from vidssl.errors import CorruptVideoError, VidsslError
+
+FORMATS = ("folder", "ucf101", "hmdb51", "kinetics", "sthsth", "csv")
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".webm", ".mkv", ".mov")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+CACHE_ENV_VAR = "VIDSSL_CACHE"
+STHSTH_LABELS_FILE = "something-something-v2-labels.json"
+KINETICS_COLUMNS = ("label", "youtube_id", "time_start", "time_end", "split")
+# Probing is mostly file I/O and FFmpeg work outside the GIL, so threads overlap well.
+_PROBE_THREADS = 8
+_NAMES_IN_WARNINGS = 3
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    """One video of a dataset: where it is, its class and what probing found.
+
+    ``label`` is a 0-based class index, or -1 for unlabelled data. ``path`` is a
+    video file or, for frame-extracted datasets, a folder of frame images.
+    """
+
+    path: str
+    label: int
+    num_frames: int
+    fps: float
+    height: int
+    width: int
+
+
+# A listed video before probing: (absolute path, label).
+_Listed = tuple[str, int]
+
+
+def load_records(
+    fmt: str,
+    root: str | os.PathLike,
+    *,
+    split: str = "train",
+    split_id: int = 1,
+    annotations: str | os.PathLike | None = None,
+    labelled: bool = True,
+    index_cache_dir: str | os.PathLike | None = None,
+    frame_template: str = "img_{:05d}.jpg",
+    progress: bool = True,
+) -> tuple[list[VideoRecord], list[str]]:
+    """List, probe and label the videos of one split of a dataset.
+
+    Args:
+        fmt: layout, one of :data:`FORMATS` (see the ``_list_<fmt>`` functions).
+        root: folder the videos live under (for ``csv``, may be the CSV file).
+        split: "train" or "test" (ucf101, hmdb51); "train", "val"/"validate",
+            "test" (kinetics). Ignored by folder, sthsth and csv, whose files
+            are the split.
+        split_id: 1, 2 or 3 (ucf101, hmdb51).
+        annotations: split files: a folder (ucf101, hmdb51), a CSV (kinetics,
+            csv) or the split JSON (sthsth).
+        labelled: when False every label is -1 and label columns are optional.
+        index_cache_dir: where the probe index lives; default
+            ``$VIDSSL_CACHE/index``, or ``~/.cache/vidssl/index`` without the variable.
+        frame_template: file names of frame-folder videos.
+        progress: show a tqdm bar while probing.
+
+    Returns:
+        (records sorted by path, class names indexed by label).
+
+    Raises:
+        VidsslError: unknown format, missing root or annotation file, malformed
+            split file (message names file:line), or no usable video.
+    """
+    if fmt not in _LISTERS:
+        raise VidsslError(f"unknown dataset format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    root_path = Path(root).expanduser()
+    if not root_path.exists():
+        raise VidsslError(f"{root_path}: dataset root does not exist")
+    annotation_path = Path(annotations).expanduser() if annotations is not None else None
+    if annotation_path is not None and not annotation_path.exists():
+        raise VidsslError(f"{annotation_path}: annotation path does not exist")
+    listed, class_names, missing = _LISTERS[fmt](
+        root_path, annotation_path, split=split, split_id=split_id, labelled=labelled
+    )
+    if missing:
+        warnings.warn(
+            f"{fmt}: skipped {len(missing)} of {len(listed) + len(missing)} listed videos that do not exist: "
+            f"{_first_names(missing)}",
+            stacklevel=2,
+        )
+    index_file = _index_file(index_cache_dir, root_path)
+    metas, failures = _probe_all([path for path, _ in listed], index_file, frame_template, progress)
+    if failures:
+        warnings.warn(
+            f"{fmt}: skipped {len(failures)} of {len(listed)} videos that failed to probe: "
+            f"{_first_names(failures)}",
+            stacklevel=2,
+        )
+    records = sorted(
+        (
+            VideoRecord(path, label if labelled else -1, *_meta_fields(metas[path]))
+            for path, label in listed
+            if path in metas
+        ),
+        key=lambda record: record.path,
+    )
+    if not records:
+        source = f"annotations {annotation_path}" if annotation_path is not None else f"root {root_path}"
+        raise VidsslError(
+            f"no usable videos for format {fmt!r}, split {split!r} (split_id {split_id}) "
+            f"under root {root_path} with {source} ({len(missing)} missing, {len(failures)} failed to probe)"
+        )
+    return records, class_names
+
+
+def _meta_fields(meta: VideoMeta) -> tuple[int, float, int, int]:
+    return meta.num_frames, meta.fps, meta.height, meta.width
+
+
+def _first_names(items: Sequence[str]) -> str:
+    shown = ", ".join(str(item) for item in items[:_NAMES_IN_WARNINGS])
+    return shown + (", ..." if len(items) > _NAMES_IN_WARNINGS else "")
+
+
+# ---------------------------------------------------------------------------
+# Layouts: each returns (listed videos, class names, missing paths)
+# ---------------------------------------------------------------------------
+
+
+def _list_folder(root: Path, annotations: Path | None, *, split: str, split_id: int, labelled: bool):
+    """``root/<class>/<video file or frame folder>``; classes are the sorted folder names.
+
+    With ``labelled=False``, videos and frame folders directly in ``root`` count too.
+    """
+    if not root.is_dir():
+        raise VidsslError(f"{root}: folder format needs a directory of class folders")
+    listed: list[_Listed] = []
+    class_names = []
+    for item in sorted(root.iterdir()):
+        if not labelled and _is_video(item):
+            listed.append((str(item.resolve()), -1))
+        elif item.is_dir() and not item.name.startswith("."):
+            class_names.append(item.name)
+    for label, name in enumerate(class_names):
+        listed.extend((str(item.resolve()), label) for item in sorted((root / name).iterdir()) if _is_video(item))
+    return listed, class_names, []
+
+
+def _is_video(path: Path) -> bool:
+    """A file with a video extension, or a folder holding frame images."""
+    if path.name.startswith("."):
+        return False
+    if path.is_file():
+        return path.suffix.lower() in VIDEO_EXTENSIONS
+    if path.is_dir():
+        with os.scandir(path) as entries:
+            return any(entry.name.lower().endswith(IMAGE_EXTENSIONS) for entry in entries)
+    return False
+
+
+def _list_ucf101(root: Path, annotations: Path | None, *, split: str, split_id: int, labelled: bool):
+    """UCF101: ``annotations/classInd.txt`` and ``{train,test}list0{split_id}.txt``.
+
+    classInd lines are ``<1-based index> <ClassName>``; labels here are that
+    index minus one, and class names are in classInd order. Split lines are
+    ``<ClassName>/<video file> [<label>]``; the class comes from the folder part
+    (the trailing label is checked to be an integer, then ignored). Paths are
+    relative to ``root``; ``.avi`` and ``.mp4`` both work, and a frame folder
+    named like the file without its extension stands in for a missing file.
+    """
+    folder = _require_annotations(annotations, "ucf101", "a folder with classInd.txt and trainlist0N.txt")
+    _check_choice("split", split, ("train", "test"))
+    _check_choice("split_id", split_id, (1, 2, 3))
+    class_names = _read_class_index(folder / "classInd.txt")
+    label_of = {name: label for label, name in enumerate(class_names)}
+    split_file = folder / f"{split}list0{split_id}.txt"
+    listed: list[_Listed] = []
+    missing = []
+    for line_number, line in _numbered_lines(split_file):
+        relative = _parse_ucf101_split_line(line, split_file, line_number)
+        class_name = relative.split("/")[0]
+        if class_name not in label_of:
+            raise VidsslError(f"{split_file}:{line_number}: class {class_name!r} is not in {folder / 'classInd.txt'}")
+        _add_resolved(root / relative, label_of[class_name], listed, missing)
+    return listed, class_names, missing
+
+
+def _read_class_index(file: Path) -> list[str]:
+    """Class names from a UCF101 ``classInd.txt`` (``<1-based index> <name>``), in index order."""
+    by_index: dict[int, str] = {}
+    for line_number, line in _numbered_lines(file):
+        parts = line.split()
+        if len(parts) != 2 or not parts[0].isdigit():
+            raise VidsslError(f"{file}:{line_number}: expected '<1-based index> <ClassName>', got {line!r}")
+        index = int(parts[0])
+        if index in by_index:
+            raise VidsslError(f"{file}:{line_number}: class index {index} appears twice")
+        by_index[index] = parts[1]
+    if sorted(by_index) != list(range(1, len(by_index) + 1)):
+        raise VidsslError(f"{file}: class indices must be 1..{len(by_index)} without gaps, got {sorted(by_index)}")
+    return [by_index[index] for index in range(1, len(by_index) + 1)]
+
+
+def _parse_ucf101_split_line(line: str, file: Path, line_number: int) -> str:
+    parts = line.split()
+    valid = 1 <= len(parts) <= 2 and "/" in parts[0] and (len(parts) == 1 or _is_int(parts[1]))
+    if not valid:
+        raise VidsslError(f"{file}:{line_number}: expected '<ClassName>/<video file> [<label>]', got {line!r}")
+    return parts[0]
+
+
+def _list_hmdb51(root: Path, annotations: Path | None, *, split: str, split_id: int, labelled: bool):
+    """HMDB51: ``annotations/<class>_test_split{split_id}.txt``, lines ``<video> <flag>``.
+
+    Flag 1 = train, 2 = test, 0 = unused. Videos are ``root/<class>/<video>``;
+    classes are sorted names, labels 0-based.
+    """
+    folder = _require_annotations(annotations, "hmdb51", "the folder of <class>_test_split1.txt files")
+    _check_choice("split", split, ("train", "test"))
+    _check_choice("split_id", split_id, (1, 2, 3))
+    suffix = f"_test_split{split_id}.txt"
+    files = sorted(folder.glob(f"*{suffix}"))
+    if not files:
+        raise VidsslError(f"{folder}: no <class>{suffix} files")
+    class_names = sorted(file.name[: -len(suffix)] for file in files)
+    wanted_flag = {"train": "1", "test": "2"}[split]
+    listed: list[_Listed] = []
+    missing = []
+    for label, class_name in enumerate(class_names):
+        file = folder / f"{class_name}{suffix}"
+        for line_number, line in _numbered_lines(file):
+            parts = line.split()
+            if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
+                raise VidsslError(f"{file}:{line_number}: expected '<video file> <0|1|2>', got {line!r}")
+            if parts[1] == wanted_flag:
+                _add_resolved(root / class_name / parts[0], label, listed, missing)
+    return listed, class_names, missing
+
+
+def _list_kinetics(root: Path, annotations: Path | None, *, split: str, split_id: int, labelled: bool):
+    """Kinetics: a CSV ``label,youtube_id,time_start,time_end,split``.
+
+    Video ``{youtube_id}_{time_start:06d}_{time_end:06d}.mp4`` is looked up in
+    ``root`` and in ``root/<label>/``. Classes are the sorted labels of the whole
+    CSV; rows are kept when their split matches ("val" and "validate" are the
+    same). Without a ``split`` column every row is kept; with ``labelled=False``
+    the ``label`` column may be absent. Rows without a file (every Kinetics copy
+    has some) are reported as missing.
+    """
+    file = _require_annotations(annotations, "kinetics", "the CSV label,youtube_id,time_start,time_end,split")
+    _check_choice("split", split, ("train", "val", "validate", "test"))
+    wanted_split = _kinetics_split(split)
+    required = [column for column in KINETICS_COLUMNS if column != "split" and (labelled or column != "label")]
+    rows = list(_read_csv_rows(file, required, expected=",".join(KINETICS_COLUMNS)))
+    class_names = sorted({row["label"] for _, row in rows if row.get("label")})
+    label_of = {name: label for label, name in enumerate(class_names)}
+    listed: list[_Listed] = []
+    missing = []
+    for line_number, row in rows:
+        if row.get("split") is not None and _kinetics_split(row["split"]) != wanted_split:
+            continue
+        start = _parse_int_field(row["time_start"], file, line_number, "time_start")
+        end = _parse_int_field(row["time_end"], file, line_number, "time_end")
+        name = f"{row['youtube_id']}_{start:06d}_{end:06d}.mp4"
+        label_name = row.get("label")
+        candidates = [root / name] + ([root / label_name / name] if label_name else [])
+        found = next((path for path in candidates if path.exists()), None)
+        label = label_of.get(label_name, -1) if label_name is not None else -1
+        if found is None:
+            missing.append(str(candidates[0]))
+        else:
+            listed.append((str(found.resolve()), label))
+    return listed, class_names, missing
+
+
+def _kinetics_split(name: str) -> str:
+    name = name.strip().lower()
+    return "val" if name == "validate" else name
+
+
+def _list_sthsth(root: Path, annotations: Path | None, *, split: str, split_id: int, labelled: bool):
+    """Something-Something V2: the split JSON (``[{"id", "template", ...}]``), videos ``root/<id>.webm``.
+
+    The label is the template with ``[`` and ``]`` removed. When the sibling
+    ``something-something-v2-labels.json`` (template -> id string) exists it fixes
+    the class ids; otherwise classes are the sorted templates of this file (pass
+    the labels file so train and validation agree). A frame folder ``root/<id>``
+    stands in for a missing ``.webm``.
+    """
+    file = _require_annotations(annotations, "sthsth", "the split JSON, e.g. something-something-v2-train.json")
+    entries = _read_json(file)
+    if not isinstance(entries, list):
+        raise VidsslError(f"{file}: expected a JSON list of {{'id', 'template'}} objects")
+    templates = []
+    for position, entry in enumerate(entries):
+        if not isinstance(entry, dict) or "id" not in entry:
+            raise VidsslError(f"{file}: entry {position} has no 'id'")
+        if labelled and "template" not in entry:
+            raise VidsslError(f"{file}: entry {position} has no 'template'; use labelled=False for the test split")
+        templates.append(str(entry.get("template", "")).replace("[", "").replace("]", ""))
+    class_names = _sthsth_class_names(file.parent / STHSTH_LABELS_FILE, templates if labelled else [])
+    label_of = {name: label for label, name in enumerate(class_names)}
+    listed: list[_Listed] = []
+    missing = []
+    for position, (entry, template) in enumerate(zip(entries, templates)):
+        label = -1
+        if labelled:
+            if template not in label_of:
+                raise VidsslError(f"{file}: entry {position} template {template!r} is not in {STHSTH_LABELS_FILE}")
+            label = label_of[template]
+        _add_resolved(root / f"{entry['id']}.webm", label, listed, missing)
+    return listed, class_names, missing
+
+
+def _sthsth_class_names(labels_file: Path, templates: list[str]) -> list[str]:
+    """Class names ordered by the labels file's ids, or the sorted distinct templates."""
+    if not labels_file.exists():
+        return sorted(set(templates))
+    labels = _read_json(labels_file)
+    if not isinstance(labels, dict) or not all(_is_int(str(value)) for value in labels.values()):
+        raise VidsslError(f"{labels_file}: expected a JSON object mapping template -> id string")
+    by_id = {int(value): name for name, value in labels.items()}
+    if sorted(by_id) != list(range(len(labels))):
+        raise VidsslError(f"{labels_file}: ids must be 0..{len(labels) - 1} without gaps or repeats")
+    return [by_id[index] for index in range(len(labels))]
+
+
+def _list_csv(root: Path, annotations: Path | None, *, split: str, split_id: int, labelled: bool):
+    """A CSV with header ``path,label``; relative paths are resolved against the CSV's folder.
+
+    Labels may be non-negative integers (class names are then "0".."max") or
+    names (sorted, 0-based). With ``labelled=False`` the label column may be absent.
+    """
+    if annotations is None and root.suffix.lower() == ".csv" and root.is_file():
+        annotations = root
+    file = _require_annotations(annotations, "csv", "a CSV file with header path,label")
+    rows = list(_read_csv_rows(file, ["path", "label"] if labelled else ["path"], expected="path,label"))
+    raw_labels = [row.get("label") or "" for _, row in rows] if labelled else []
+    for (line_number, _), raw in zip(rows, raw_labels):
+        if not raw.strip():
+            raise VidsslError(f"{file}:{line_number}: empty label; expected a class name or integer")
+    class_names, labels = _csv_labels([raw.strip() for raw in raw_labels])
+    listed: list[_Listed] = []
+    missing = []
+    for position, (_, row) in enumerate(rows):
+        path = Path(row["path"]).expanduser()
+        _add_resolved(path if path.is_absolute() else file.parent / path,
+                      labels[position] if labelled else -1, listed, missing)
+    return listed, class_names, missing
+
+
+def _csv_labels(raw: list[str]) -> tuple[list[str], list[int]]:
+    """Integer labels as given, or names mapped to their index among the sorted names."""
+    if raw and all(label.isdigit() for label in raw):
+        labels = [int(label) for label in raw]
+        return [str(index) for index in range(max(labels) + 1)], labels
+    class_names = sorted(set(raw))
+    label_of = {name: label for label, name in enumerate(class_names)}
+    return class_names, [label_of[name] for name in raw]
+
+
+_LISTERS: dict[str, Callable[..., tuple[list[_Listed], list[str], list[str]]]] = {
+    "folder": _list_folder,
+    "ucf101": _list_ucf101,
+    "hmdb51": _list_hmdb51,
+    "kinetics": _list_kinetics,
+    "sthsth": _list_sthsth,
+    "csv": _list_csv,
+}
+
+
+# ---------------------------------------------------------------------------
+# Small parsing helpers
+# ---------------------------------------------------------------------------
+
+
+def _require_annotations(annotations: Path | None, fmt: str, what: str) -> Path:
+    if annotations is None:
+        raise VidsslError(f"format {fmt!r} needs annotations=<{what}>")
+    return annotations
+
+
+def _check_choice(name: str, value: Any, choices: tuple) -> None:
+    if value not in choices:
+        raise VidsslError(f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}")
+
+
+def _numbered_lines(file: Path):
+    """(1-based line number, stripped line) for each non-blank line of a text file."""
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except OSError as err:
+        raise VidsslError(f"{file}: cannot read split file ({err})") from err
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            yield line_number, line.strip()
+
+
+def _read_csv_rows(file: Path, required: list[str], *, expected: str):
+    """(line number, row dict) of a CSV, after checking the header has ``required`` columns."""
+    if not file.is_file():
+        raise VidsslError(f"{file}: expected a CSV file with header {expected}")
+    with open(file, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        header = [name.strip() for name in reader.fieldnames or []]
+        absent = [column for column in required if column not in header]
+        if absent:
+            raise VidsslError(f"{file}:1: header lacks {', '.join(absent)}; expected {expected}")
+        reader.fieldnames = header
+        for row in reader:
+            if any(row.get(column) is None for column in required):
+                raise VidsslError(f"{file}:{reader.line_num}: too few fields; expected {expected}")
+            yield reader.line_num, {key: (value.strip() if isinstance(value, str) else value)
+                                    for key, value in row.items()}
+
+
+def _read_json(file: Path) -> Any:
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise VidsslError(f"{file}: cannot read JSON ({err})") from err
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _parse_int_field(text: str, file: Path, line_number: int, column: str) -> int:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value.is_integer():
+        raise VidsslError(f"{file}:{line_number}: {column} must be a whole number of seconds, got {text!r}")
+    return int(value)
+
+
+def _add_resolved(path: Path, label: int, listed: list[_Listed], missing: list[str]) -> None:
+    """Append ``path`` (or the frame folder named like it without extension) or note it missing."""
+    for candidate in (path, path.with_suffix("")):
+        if candidate.exists() and (candidate == path or candidate.is_dir()):
+            listed.append((str(candidate.resolve()), label))
+            return
+    missing.append(str(path))
+
+
+# ---------------------------------------------------------------------------
+# Probing with a persistent index
+# ---------------------------------------------------------------------------
+
+
+def default_index_dir() -> Path:
+    """``$VIDSSL_CACHE/index``, or ``~/.cache/vidssl/index`` when the variable is unset."""
+    base = os.environ.get(CACHE_ENV_VAR)
+    return (Path(base).expanduser() if base else Path.home() / ".cache" / "vidssl") / "index"
+
+
+def _index_file(index_cache_dir: str | os.PathLike | None, root: Path) -> Path:
+    """One index file per dataset root."""
+    folder = Path(index_cache_dir).expanduser() if index_cache_dir is not None else default_index_dir()
+    digest = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:16]
+    return folder / f"index_{digest}.json"
+
+
+def _file_key(path: str, frame_template: str) -> dict[str, Any] | None:
+    """What must match for a cached probe to still hold: size, mtime_ns, frame template."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    template = frame_template if os.path.isdir(path) else None
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "template": template}
+
+
+def _probe_all(
+    paths: list[str], index_file: Path, frame_template: str, progress: bool
+) -> tuple[dict[str, VideoMeta], list[str]]:
+    """Metadata of every path (from the index when still valid), and the paths that failed.
+
+    Failures are cached too, so a broken file is not re-probed until it changes.
+    """
+    index = _load_index(index_file)
+    keys = {path: _file_key(path, frame_template) for path in paths}
+    todo = [path for path in paths if keys[path] is None or _cached_key(index.get(path)) != keys[path]]
+    if todo:
+        bar = tqdm(total=len(todo), desc="probing videos", unit="video", disable=not progress)
+        with bar, concurrent.futures.ThreadPoolExecutor(max_workers=_PROBE_THREADS) as pool:
+            futures = {pool.submit(_probe_one, path, keys[path], frame_template): path for path in todo}
+            for future in concurrent.futures.as_completed(futures):
+                index[futures[future]] = future.result()
+                bar.update()
+        _save_index(index_file, index)
+    metas: dict[str, VideoMeta] = {}
+    failures = []
+    for path in paths:
+        entry = index[path]
+        if "meta" in entry:
+            metas[path] = VideoMeta(*entry["meta"])
+        else:
+            failures.append(f"{path} ({entry['error']})")
+    return metas, failures
+
+
+def _cached_key(entry: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not isinstance(entry, dict):
+        return None
+    return {name: entry.get(name) for name in ("size", "mtime_ns", "template")}
+
+
+def _probe_one(path: str, key: dict[str, Any] | None, frame_template: str) -> dict[str, Any]:
+    """Index entry for one path: its key plus ``meta`` [frames, fps, h, w] or ``error``."""
+    entry: dict[str, Any] = dict(key or {"size": None, "mtime_ns": None, "template": None})
+    try:
+        if key is not None and key["template"] is not None:
+            meta = probe_frames(path, frame_template)
+        else:
+            meta = probe(path)
+    except CorruptVideoError as err:
+        entry["error"] = str(err)
+    else:
+        entry["meta"] = [meta.num_frames, meta.fps, meta.height, meta.width]
+    return entry
+
+
+def _load_index(file: Path) -> dict[str, Any]:
+    """The probe index, or an empty one when absent or unreadable (it is only a cache)."""
+    try:
+        index = json.loads(file.read_text())
+    except (OSError, ValueError):
+        return {}
+    return index if isinstance(index, dict) else {}
+
+
+def _save_index(file: Path, index: dict[str, Any]) -> None:
+    """Write the index atomically; an unwritable cache only costs re-probing next time."""
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=file.parent, suffix=".json.tmp")
+        try:
+            with os.fdopen(handle, "w") as stream:
+                json.dump(index, stream)
+            os.replace(temp, file)
+        finally:
+            if os.path.exists(temp):
+                os.remove(temp)
+    except OSError as err:
+        warnings.warn(f"{file}: cannot write probe index ({err}); videos will be probed again", stacklevel=3)
+
+
+# ---------------------------------------------------------------------------
+# The map-style dataset
+# ---------------------------------------------------------------------------
+
+
+class VideoDataset(torch.utils.data.Dataset):
+    """Map-style dataset: ``sampler(record, reader, rng)`` plus label and bookkeeping.
+
+    Sample ``i`` of epoch ``e`` uses ``rng = np.random.default_rng([seed, e, i])``,
+    so it is the same in any worker, process or run. A video that raises
+    :class:`CorruptVideoError` is replaced by the next one (``i + 1``, ``i + 2``,
+    ... wrapping around), still drawn with sample ``i``'s rng; the sample's
+    ``skipped`` says how many were replaced.
+
+    Each sample is the sampler's dict plus ``label`` (long), ``video_index``
+    (long, the video actually used) and ``skipped`` (int).
+    """
+
+    def __init__(
+        self,
+        records: Sequence[VideoRecord],
+        reader: Any,
+        sampler: Callable[[VideoRecord, Any, np.random.Generator], dict],
+        seed: int = 0,
+    ) -> None:
+        if len(records) == 0:
+            raise VidsslError("VideoDataset needs at least one record")
+        self.records = list(records)
+        self.reader = reader
+        self.sampler = sampler
+        self.seed = seed
+        self.epoch = 0
+        self._warned_paths: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Switch to the rng stream of ``epoch`` (call at the start of every epoch)."""
+        self.epoch = epoch
+
+    def __getitem__(self, index: int) -> dict:
+        count = len(self.records)
+        if not 0 <= index < count:
+            raise IndexError(f"index {index} out of range for {count} videos")
+        first_error = None
+        for skipped in range(count):
+            video_index = (index + skipped) % count
+            record = self.records[video_index]
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            try:
+                sample = self.sampler(record, self.reader, rng)
+            except CorruptVideoError as err:
+                first_error = first_error or err
+                self._warn_once(record.path, err)
+                continue
+            sample["label"] = torch.tensor(record.label, dtype=torch.long)
+            sample["video_index"] = torch.tensor(video_index, dtype=torch.long)
+            sample["skipped"] = skipped
+            return sample
+        raise VidsslError(f"every video failed to decode ({count} tried, from index {index}); first: {first_error}")
+
+    def _warn_once(self, path: str, err: Exception) -> None:
+        if path not in self._warned_paths:
+            self._warned_paths.add(path)
+            warnings.warn(f"skipping corrupt video: {err}", stacklevel=3)
