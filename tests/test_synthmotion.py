@@ -251,6 +251,7 @@ def marker_angle(frame: np.ndarray, mask: np.ndarray, centre: np.ndarray, look: 
     to_body = np.linalg.norm(pixels - np.asarray(look.colour), axis=1)
     ys, xs = np.nonzero(solid)
     is_marker = to_marker < to_body
+    assert 5 <= is_marker.sum() < len(is_marker) - 5, "both the marker cap and the body must show"
     return math.atan2(ys[is_marker].mean() + 0.5 - centre[1], xs[is_marker].mean() + 0.5 - centre[0])
 
 
@@ -344,6 +345,19 @@ def test_full_appearance_bias_gives_each_class_its_own_look() -> None:
     assert class_looks(1.0, "MoveLeft")[0] != class_looks(1.0, "MoveRight")[0]
 
 
+def test_actor_is_big_enough_and_stands_out_from_the_background_even_in_grayscale() -> None:
+    for group_seed in range(300):
+        for class_look in (False, True):
+            look, backdrop = sm.group_scene(sm.class_spec("Jump"), group_seed=group_seed, class_look=class_look)
+            assert 0.15 <= look.size <= 0.30  # diameter, fraction of the short side
+            body = sm.luma(look.colour)
+            for background in (sm.luma(backdrop.colour_a), sm.luma(backdrop.colour_b)):
+                assert abs(body - background) >= sm.MIN_CONTRAST - 1e-6
+                # texture and marker only go further from the background
+                assert abs(sm.luma(look.marker) - background) > abs(body - background)
+                assert abs(sm.luma(look.away) - background) > abs(body - background)
+
+
 def test_zero_appearance_bias_varies_the_look_within_a_class() -> None:
     looks = class_looks(0.0, "MoveLeft")
     assert len({colour for _, colour in looks}) == 6  # one look per group of 4 videos
@@ -353,12 +367,14 @@ def test_zero_appearance_bias_varies_the_look_within_a_class() -> None:
 # --------------------------------------------------------------------------- caching and bad input
 
 
-def test_second_call_reuses_and_changed_arguments_regenerate(tmp_path: Path) -> None:
+def test_second_call_reuses_and_changed_arguments_regenerate(tmp_path: Path, monkeypatch) -> None:
     out = tmp_path / "cache"
     sm.generate_synthmotion(out, seed=1, workers=1, **TINY)
     some_video = next((out / "videos").rglob("*.mp4"))
     stamps = {p: p.stat().st_mtime_ns for p in (out / "metadata.json", some_video)}
-    assert sm.generate_synthmotion(out, seed=1, workers=1, **TINY) == out
+    with monkeypatch.context() as patch:
+        patch.setattr(sm, "_render_all", lambda *_, **__: pytest.fail("a cached dataset was rendered again"))
+        assert sm.generate_synthmotion(out, seed=1, workers=4, **TINY) == out  # workers are not an argument of the data
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     sm.generate_synthmotion(out, seed=2, workers=1, **TINY)
     assert json.loads((out / "metadata.json").read_text())["arguments"]["seed"] == 2

@@ -11,7 +11,7 @@ from vidssl.cli.commands import eval_data_config, load_backbone, load_run_config
 from vidssl.config.schema import RunConfig
 from vidssl.engine.distributed import resolve_device
 from vidssl.engine.trainer import TrainConfig
-from vidssl.eval.finetune import finetune
+from vidssl.eval.finetune import default_finetune_augment, finetune
 from vidssl.eval.retrieval import evaluate_retrieval
 from vidssl.errors import VidsslError
 
@@ -71,6 +71,7 @@ def run_finetune(cfg: RunConfig, backbone, data: dict, run_dir: Path, *, progres
         backbone, data["train"], data["test"], data["reader"],
         num_classes=len(data["classes"]), cfg=finetune_train_config(cfg), run_dir=run_dir,
         clip_len=e.frames, interval=e.interval, size=e.size, resize_short=e.resize_short,
+        augment=default_finetune_augment(e.size, scale=tuple(e.finetune.scale), flip_p=e.finetune.flip_p),
         dropout=e.finetune.dropout, label_fraction=e.finetune.label_fraction, seed=cfg.train.seed,
         num_test_clips=e.num_clips, device=resolve_device(cfg.train.device), test_batch_size=e.batch_size,
         workers=cfg.train.workers, progress=progress,

@@ -94,6 +94,8 @@ class FinetuneConfig:
     momentum: float = 0.9
     dropout: float = 0.5
     label_fraction: float = 1.0
+    scale: tuple[float, float] = (0.25, 1.0)
+    flip_p: float = 0.5  # 0 where a flip changes the class (SynthMotion, Something-Something)
 
 
 @dataclass

@@ -15,10 +15,13 @@ split="train"|"test", split_id=1)``.
 
 A class is a way of moving, never a look: at ``appearance_bias=0`` the actor's
 shape, colour, texture and size, the background and the distractors are drawn
-independently of the class. Five pairs of classes are time reverses of each
-other, so only temporal order separates them, and every class belongs to one of
-the five motion types of TransRank's motion task (linear, projectile, local,
-oscillatory, random; Table 10 of ``papers/transrank.md``).
+independently of the class. Six pairs of classes are exact time reverses of
+each other, so only temporal order separates them, and every class belongs to
+one of the five motion types of TransRank's motion task (linear, projectile,
+local, oscillatory, random; Table 10 of ``papers/transrank.md``). A consequence
+to keep in mind: a reversed clip of a paired class is a valid forward clip of
+its partner, so the arrow of time (TransRank's "rev") shows only in the
+irreversible motions, Throw and Bounce (each bounce is lower).
 
 =========  ===========  ============================================================
 Class      Motion type  What moves (screen axes: x right, y down)
@@ -52,13 +55,13 @@ one at 2x: only relative playback speed is learnable, as in real video.
 Cyclic motions that end (a crossing, a fade) start over at the next cycle.
 
 Angles are in radians and positive means clockwise *on screen* (y points
-down). Every actor carries a light or dark "marker" cap on its local +x side,
+down). Every actor carries a lighter or darker "marker" cap on its local +x side,
 so rotation is visible for every shape (a square or disc alone would be
 rotation-symmetric).
 
 Each video draws its own frame size and aspect ratio, length, speed, phase,
 0-2 distractor sprites that drift slowly (not class-informative), an optional
-slow camera pan and an optional brightness flicker. Videos of one group
+slow camera pan and an optional flicker of the background's brightness. Videos of one group
 (``g<gg>``) share the actor's look and the background's look, and a whole
 group goes to one split, as in UCF101, so retrieval cannot match backgrounds
 across splits. ``appearance_bias`` is the probability that a group's actor
@@ -106,6 +109,8 @@ MIN_SIDE = 32  # smallest frame side that leaves room for every motion
 ZOOM_RANGE = (0.45, 1.6)  # Approach / Recede scale, relative to the base radius
 FADE_RANGE = (0.1, 1.0)  # FadeIn / FadeOut opacity
 MARKER_START = 0.25  # sprite x beyond which the actor is painted in its marker colour
+MARKER_MIX = 0.6  # how far the marker colour goes from the body colour towards white/black
+MIN_CONTRAST = 60.0  # least luma difference between the actor's body colour and the background
 
 # Independent random streams of one seed, one per purpose.
 _PLAN, _MOTION, _LOOK, _CLUTTER = 0, 1, 2, 3
@@ -469,16 +474,26 @@ def class_spec(name: str) -> ClassSpec:
 
 @dataclass(frozen=True)
 class Look:
-    """How an actor looks: shape, body colour (RGB 0-255), marker colour, texture, size."""
+    """How an actor looks: shape, body colour (RGB 0-255), texture, size, and its contrast direction.
+
+    ``away`` is white or black, whichever lies away from the background: the
+    texture and the marker cap only push the body colour towards it, so no
+    part of the actor is closer to the background than the body colour.
+    """
 
     shape: str
     colour: tuple[float, float, float]
-    marker: tuple[float, float, float]
     texture: str
     texture_frequency: float
     texture_angle: float
-    texture_amount: float
+    texture_amount: float  # at most MARKER_MIX / 2, so textured body and marker stay apart
     size: float  # diameter at scale 1, as a fraction of the frame's short side
+    away: tuple[float, float, float] = (255.0, 255.0, 255.0)
+
+    @property
+    def marker(self) -> tuple[float, float, float]:
+        """Colour of the marker cap: the body colour pushed ``MARKER_MIX`` of the way to ``away``."""
+        return tuple(c + MARKER_MIX * (a - c) for c, a in zip(self.colour, self.away))
 
 
 @dataclass(frozen=True)
@@ -499,57 +514,58 @@ def _hsv(hue: float, saturation: float, value: float) -> tuple[float, float, flo
     return (255.0 * r, 255.0 * g, 255.0 * b)
 
 
-def _luma(colour: Sequence[float]) -> float:
+def luma(colour: Sequence[float]) -> float:
     """BT.601 luma (0-255): what a grayscale augmentation keeps."""
     return 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2]
 
 
-def _colour_with_luma(hue: float, saturation: float, luma: float) -> tuple[float, float, float]:
-    """The colour of ``hue`` and ``saturation`` whose luma is ``luma`` (as close as value <= 1 allows)."""
-    brightest = _hsv(hue, saturation, 1.0)
-    value = min(1.0, luma / max(_luma(brightest), 1e-6))
-    return _hsv(hue, saturation, value)
+def _colour_with_luma(hue: float, saturation: float, target: float) -> tuple[float, float, float]:
+    """A colour of ``hue`` whose luma is exactly ``target`` (0-255).
+
+    Scales the brightest colour of that hue and saturation down, or, when even
+    that is too dark, mixes it with white (luma is linear in RGB).
+    """
+    brightest = np.asarray(_hsv(hue, saturation, 1.0))
+    top = luma(brightest)
+    if target <= top:
+        colour = brightest * (target / top)
+    else:
+        colour = brightest + (target - top) / (255.0 - top) * (255.0 - brightest)
+    return tuple(float(c) for c in colour)
 
 
 def _random_look(rng: np.random.Generator) -> Look:
     """An actor look drawn independently of the class: vivid colour, any shape, texture and size."""
-    colour = _hsv(rng.random(), rng.uniform(0.6, 1.0), rng.uniform(0.8, 1.0))
     return Look(
         shape=SHAPES[rng.integers(len(SHAPES))],
-        colour=colour,
-        marker=colour,  # set once the background is known, see _contrasting_backdrop
+        colour=_hsv(rng.random(), rng.uniform(0.6, 1.0), rng.uniform(0.8, 1.0)),
         texture=TEXTURES[rng.integers(len(TEXTURES))],
         texture_frequency=rng.uniform(2.0, 4.0),
         texture_angle=rng.uniform(0.0, math.pi),
         texture_amount=rng.uniform(0.1, 0.3),
-        size=rng.uniform(0.15, 0.30),
+        size=rng.uniform(0.18, 0.30),
     )
 
 
-def _contrasting_backdrop(look: Look, rng: np.random.Generator) -> tuple[Look, Backdrop]:
-    """A backdrop whose luma stays >= 60 away from the actor's, and the actor's marker colour.
+def _contrasting_backdrop(colour: Sequence[float], rng: np.random.Generator) -> tuple[Backdrop, tuple]:
+    """A backdrop whose luma is >= ``MIN_CONTRAST`` away from the actor's ``colour``, and white or black "away".
 
     The background goes darker or lighter than the actor (whichever side has
-    more room), so the actor stays visible even in grayscale. The marker is
-    pushed further away from the background than the body is.
+    more room), so the actor stays visible even in grayscale.
     """
-    actor_luma = _luma(look.colour)
-    darker = actor_luma - 60.0 >= 255.0 - (actor_luma + 60.0)
-    lo, hi = (15.0, actor_luma - 60.0) if darker else (actor_luma + 60.0, 245.0)
+    actor = luma(colour)
+    darker = actor - MIN_CONTRAST >= 255.0 - (actor + MIN_CONTRAST)
+    lo, hi = (15.0, actor - MIN_CONTRAST) if darker else (actor + MIN_CONTRAST, 245.0)
     hue = rng.random()
-    colour_a = _colour_with_luma(hue, rng.uniform(0.0, 0.45), rng.uniform(lo, hi))
-    colour_b = _colour_with_luma(hue + rng.uniform(-0.15, 0.15), rng.uniform(0.0, 0.45), rng.uniform(lo, hi))
-    body = np.asarray(look.colour)
-    marker = body + 0.6 * (255.0 - body) if darker else 0.35 * body
     backdrop = Backdrop(
         kind=BACKDROPS[rng.integers(len(BACKDROPS))],
-        colour_a=colour_a,
-        colour_b=colour_b,
+        colour_a=_colour_with_luma(hue, rng.uniform(0.0, 0.45), rng.uniform(lo, hi)),
+        colour_b=_colour_with_luma(hue + rng.uniform(-0.15, 0.15), rng.uniform(0.0, 0.45), rng.uniform(lo, hi)),
         frequency=rng.uniform(1.0, 4.0),
         angle=rng.uniform(0.0, math.pi),
         noise_seed=int(rng.integers(2**31)),
     )
-    return replace(look, marker=tuple(float(c) for c in marker)), backdrop
+    return backdrop, (255.0, 255.0, 255.0) if darker else (0.0, 0.0, 0.0)
 
 
 def group_scene(spec: ClassSpec, *, group_seed: int, class_look: bool) -> tuple[Look, Backdrop]:
@@ -563,7 +579,8 @@ def group_scene(spec: ClassSpec, *, group_seed: int, class_look: bool) -> tuple[
     look = _random_look(rng)
     if class_look:
         look = replace(look, shape=spec.shape, colour=_hsv(spec.hue, 0.85, 0.95))
-    return _contrasting_backdrop(look, rng)
+    backdrop, away = _contrasting_backdrop(look.colour, rng)
+    return replace(look, away=away), backdrop
 
 
 # --------------------------------------------------------------------------- painting
@@ -605,7 +622,7 @@ def inside_shape(shape: str, qx: np.ndarray, qy: np.ndarray) -> np.ndarray:
 
 
 def _texture(look: Look, qx: np.ndarray, qy: np.ndarray) -> np.ndarray:
-    """Darkening pattern in [0, 1] painted on the actor, in sprite space (so it turns with the actor)."""
+    """Pattern in [0, 1] painted on the actor, in sprite space (so it turns with the actor)."""
     f = math.pi * look.texture_frequency
     if look.texture == "stripes":
         along = qx * math.cos(look.texture_angle) + qy * math.sin(look.texture_angle)
@@ -619,8 +636,8 @@ def _texture(look: Look, qx: np.ndarray, qy: np.ndarray) -> np.ndarray:
 
 def _sprite_colour(look: Look, qx: np.ndarray, qy: np.ndarray) -> np.ndarray:
     """RGB (h, w, 3) of the actor at sprite points: textured body, plain marker cap on the +x side."""
-    shade = 1.0 - look.texture_amount * _texture(look, qx, qy)
-    body = shade[..., None] * np.asarray(look.colour, dtype=np.float32)
+    colour, away = np.asarray(look.colour, dtype=np.float32), np.asarray(look.away, dtype=np.float32)
+    body = colour + (look.texture_amount * _texture(look, qx, qy))[..., None] * (away - colour)
     return np.where((qx > MARKER_START)[..., None], np.asarray(look.marker, dtype=np.float32), body)
 
 
@@ -741,8 +758,8 @@ def paint_backdrop(backdrop: Backdrop, *, height: int, width: int, unit: float) 
 class VideoPlan:
     """Everything that decides one video; :func:`render_video` is a pure function of it.
 
-    ``pan_x``/``pan_y``: camera pan in px per frame; ``flicker``: amplitude of
-    the brightness flicker; ``distractors``: number of drifting distractor
+    ``pan_x``/``pan_y``: camera pan in px per frame; ``flicker``: relative
+    amplitude of the background's brightness flicker; ``distractors``: number of drifting distractor
     sprites. The motion's own parameters and the textures come from
     ``video_seed`` and ``group_seed``.
     """
@@ -837,10 +854,10 @@ def render_video(plan: VideoPlan, *, with_masks: bool = False) -> tuple[np.ndarr
         oy, ox = origin[t]
         frame = canvas[oy : oy + height, ox : ox + width] * gain[t]
         for d_sprite, d_pose, d_radius in distractors:
-            paint_sprite(frame, d_sprite, x=d_pose.x[t], y=d_pose.y[t], radius=d_radius, angle=d_pose.angle[t], alpha=1.0)
-        painted = paint_sprite(
-            frame, sprite, x=pose.x[t], y=pose.y[t], radius=radius * pose.scale[t], angle=pose.angle[t], alpha=pose.alpha[t]
-        )
+            x, y, angle = d_pose.x[t], d_pose.y[t], d_pose.angle[t]
+            paint_sprite(frame, d_sprite, x=x, y=y, radius=d_radius, angle=angle, alpha=1.0)
+        x, y, size, angle, alpha = pose.x[t], pose.y[t], radius * pose.scale[t], pose.angle[t], pose.alpha[t]
+        painted = paint_sprite(frame, sprite, x=x, y=y, radius=size, angle=angle, alpha=alpha)
         if masks is not None and painted is not None:
             y0, x0, weight = painted
             masks[t, y0 : y0 + weight.shape[0], x0 : x0 + weight.shape[1]] = weight
@@ -1033,6 +1050,8 @@ def _arguments(
     """Validated generation arguments as plain JSON values (what the cache compares)."""
     if not isinstance(per_class, (int, np.integer)) or per_class < 1:
         raise VidsslError(f"synthmotion: per_class must be an integer >= 1, got {per_class!r}")
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise VidsslError(f"synthmotion: seed must be an integer >= 0, got {seed!r}")
     if not 0.0 <= appearance_bias <= 1.0:
         raise VidsslError(f"synthmotion: appearance_bias must be in [0, 1], got {appearance_bias!r}")
     if not 0.0 <= test_fraction < 1.0:
@@ -1042,7 +1061,8 @@ def _arguments(
     try:
         heights, widths = size_range
     except (TypeError, ValueError):
-        raise VidsslError(f"synthmotion: size_range must be ((h_low, h_high), (w_low, w_high)), got {size_range!r}") from None
+        expected = "((h_low, h_high), (w_low, w_high))"
+        raise VidsslError(f"synthmotion: size_range must be {expected}, got {size_range!r}") from None
     return {
         "per_class": int(per_class),
         "seed": int(seed),
@@ -1201,29 +1221,18 @@ def generate_synthmotion(
         test_fraction=test_fraction,
         classes=classes,
     )
-    out = Path(out_dir)
+    out = Path(out_dir).expanduser()
     if _is_complete(out, arguments):
         return out
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not _is_synthmotion(out))):
         raise VidsslError(f"{out}: exists and is not a SynthMotion dataset; give a new or empty directory")
 
     specs = _resolve_classes(arguments["classes"])
-    plans = [
-        plan
-        for spec in specs
-        for plan in plan_class(
-            spec,
-            per_class=per_class,
-            seed=seed,
-            appearance_bias=appearance_bias,
-            size_range=size_range,
-            length_range=length_range,
-            speed_range=speed_range,
-            test_fraction=test_fraction,
-        )
-    ]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.with_name(f".{out.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    plan_arguments = {key: value for key, value in arguments.items() if key not in ("fps", "classes")}
+    plans = [plan for spec in specs for plan in plan_class(spec, **plan_arguments)]
+    target = out.resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         for spec in specs:
             (staging / "videos" / spec.name).mkdir(parents=True)
@@ -1232,7 +1241,7 @@ def generate_synthmotion(
         _write_splits(staging, specs, plans)
         metadata = _metadata(arguments, specs, plans)
         (staging / "metadata.json").write_text(json.dumps(metadata, indent=1) + "\n")
-        _move_into_place(staging, out, arguments)
+        _move_into_place(staging, target, arguments)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out

@@ -112,12 +112,16 @@ def label_subset(records: Sequence[VideoRecord], fraction: float, seed: int) -> 
     return [records[i] for i in sorted(keep)]
 
 
-def default_finetune_augment(size: int) -> ClipAugment:
+def default_finetune_augment(
+    size: int, *, scale: tuple[float, float] = (0.25, 1.0), flip_p: float = 0.5
+) -> ClipAugment:
     """Finetuning augmentation: random resized crop (area 25–100 %) + horizontal flip, no colour changes.
 
     Milder than pretraining's (TransRank §4.4); pass ``augment=`` to change it.
+    Set ``flip_p=0`` where a flip changes the class (left/right actions in
+    Something-Something and SynthMotion).
     """
-    return ClipAugment(size, scale=(0.25, 1.0), flip_p=0.5, jitter_p=0.0, grayscale_p=0.0, blur_p=0.0)
+    return ClipAugment(size, scale=scale, flip_p=flip_p, jitter_p=0.0, grayscale_p=0.0, blur_p=0.0)
 
 
 def evaluate_classifier(

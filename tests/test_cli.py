@@ -1,0 +1,141 @@
+"""The command line end to end: bad input → one line and exit 2; a tiny pretrain → eval round trip;
+the paper-scale configs build and run two steps with CPU-sized overrides."""
+import json
+
+import pytest
+import torch
+from videofixtures import make_ucf101, write_video, numbered_frames
+
+from vidssl.cli.main import main
+
+TINY = [
+    "model.backbone=tiny", "clip.frames=4", "clip.size=32", "train.epochs=1", "train.batch_size=2",
+    "train.workers=0", "train.progress=false", "eval.frames=4", "eval.size=32", "eval.resize_short=32",
+    "eval.num_clips=2", "eval.batch_size=4", "eval.finetune.epochs=1", "eval.finetune.batch_size=2",
+]
+
+
+@pytest.fixture(scope="module")
+def ucf(tmp_path_factory):
+    return make_ucf101(tmp_path_factory.mktemp("ucf"))
+
+
+def data_overrides(fixture):
+    return ["data.format=ucf101", f"data.root={fixture.root}", f"data.annotations={fixture.annotations}"]
+
+
+def run_cli(args, capsys):
+    code = main(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_line_error(code, err, *needles):
+    assert code == 2
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert lines and lines[-1].startswith("error: "), err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[-1], lines[-1]
+
+
+def test_missing_config_file(tmp_path, capsys):
+    code, _, err = run_cli(["pretrain", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "run")], capsys)
+    assert_one_line_error(code, err, "nope.yaml", "config file not found")
+
+
+@pytest.mark.parametrize(
+    "override, needles",
+    [
+        ("train.lrr=0.1", ("'train.lrr'", "valid keys", "lr")),
+        ("train.epochs=many", ("'train.epochs'", "expected an integer")),
+        ("method.margin=[1,2]", ("'method.margin'", "expected a number")),
+        ("nosection.key=1", ("'nosection'",)),
+    ],
+)
+def test_bad_config_keys_and_types(tmp_path, capsys, override, needles):
+    code, _, err = run_cli(["pretrain", "quickstart", override, "--out", str(tmp_path / "run")], capsys)
+    assert_one_line_error(code, err, *needles)
+
+
+def test_nonexistent_data_root(tmp_path, capsys):
+    args = ["pretrain", "quickstart", "data.format=folder", f"data.root={tmp_path / 'missing'}", "--out", str(tmp_path / "r")]
+    code, _, err = run_cli(args, capsys)
+    assert_one_line_error(code, err, "missing")
+
+
+def test_empty_dataset(tmp_path, capsys):
+    (tmp_path / "empty" / "SomeClass").mkdir(parents=True)
+    args = ["pretrain", "quickstart", "data.format=folder", f"data.root={tmp_path / 'empty'}", "--out", str(tmp_path / "r")]
+    code, _, err = run_cli(args, capsys)
+    assert_one_line_error(code, err, "empty")
+
+
+def test_malformed_split_file_and_unknown_class(tmp_path, capsys):
+    fixture = make_ucf101(tmp_path / "bad", classes=("Basketball", "Biking"), groups=2, clips=1)
+    trainlist = fixture.annotations / "trainlist01.txt"
+    good = trainlist.read_text()
+    trainlist.write_text(good + "this line has\ttoo many fields 1 2\n")
+    args = ["pretrain", "quickstart", *data_overrides(fixture), "--out", str(tmp_path / "r")]
+    code, _, err = run_cli(args, capsys)
+    lines = good.count("\n")
+    assert_one_line_error(code, err, f"trainlist01.txt:{lines + 1}")
+    trainlist.write_text(good + "Juggling/v_Juggling_g01_c01.avi 3\n")
+    code, _, err = run_cli(args, capsys)
+    assert_one_line_error(code, err, f"trainlist01.txt:{lines + 1}", "Juggling")
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    with pytest.raises(Exception):
+        main(["--debug", "pretrain", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "run")])
+
+
+def test_pretrain_then_eval_round_trip(ucf, tmp_path, capsys):
+    run = tmp_path / "run"
+    code, out, err = run_cli(["pretrain", "quickstart", *data_overrides(ucf), *TINY, "--out", str(run)], capsys)
+    assert code == 0, err
+    assert (run / "config.yaml").is_file() and (run / "checkpoints" / "last.pt").is_file()
+    assert (run / "logs" / "metrics.csv").read_text().count("\n") == 2  # header + one epoch
+    state = torch.load(run / "backbone.pt", weights_only=True)
+    assert state["backbone"] == "tiny"
+
+    code, out, err = run_cli(["eval", "retrieval", str(run)], capsys)
+    assert code == 0, err
+    results = json.loads((run / "eval_retrieval.json").read_text())
+    assert set(results) >= {"R@1", "R@5", "R@10", "R@20", "R@50"}
+    assert all(0.0 <= results[f"R@{k}"] <= 1.0 for k in (1, 5, 10, 20, 50))
+    assert results["num_queries"] == len(ucf.expected["test"]) and results["num_gallery"] == len(ucf.expected["train"])
+    # 4 test queries, 8 gallery videos over 3 classes: at k >= 8 every query finds its class
+    assert results["R@10"] == 1.0
+
+    code, out, err = run_cli(["eval", "finetune", str(run)], capsys)
+    assert code == 0, err
+    tuned = json.loads((run / "eval_finetune.json").read_text())
+    assert 0.0 <= tuned["video_acc"] <= 1.0 and tuned["num_test_videos"] == len(ucf.expected["test"])
+
+
+def test_corrupt_videos_are_skipped_and_all_corrupt_is_an_error(tmp_path, capsys):
+    fixture = make_ucf101(tmp_path / "ds", classes=("Basketball", "Biking"), groups=2, clips=2)
+    victim = fixture.expected["train"][0][0]
+    with open(victim, "r+b") as f:  # keep the header, destroy the frames
+        f.seek(2048)
+        f.write(b"\x00" * 100000)
+    args = ["pretrain", "quickstart", *data_overrides(fixture), *TINY, "--out", str(tmp_path / "run")]
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    for path, _ in fixture.expected["train"] + fixture.expected["test"]:
+        with open(path, "wb") as f:
+            f.write(b"not a video at all")
+    code, _, err = run_cli(args[:-1] + [str(tmp_path / "run2")], capsys)
+    assert_one_line_error(code, err)
+
+
+@pytest.mark.parametrize("config", ["transrank_t_r3d18", "transrank_t_r2plus1d18"])
+def test_paper_scale_configs_build_and_run_two_steps(ucf, tmp_path, capsys, config):
+    overrides = [o for o in TINY if not o.startswith("model.")]
+    run = tmp_path / "run"
+    # 8 training videos, batch 4 → two steps at the paper's full-width backbone
+    code, _, err = run_cli(["pretrain", config, *data_overrides(ucf), *overrides, "train.batch_size=4", "--out", str(run)], capsys)
+    assert code == 0, err
+    state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    assert state["epoch"] == 1
