@@ -41,7 +41,8 @@ class IdentityAugment:
     """(T, H, W, C) → (C, T, H, W) untouched, aspect ratio of the whole frame."""
 
     def __call__(self, frames, rng):
-        return torch.from_numpy(frames).permute(3, 0, 1, 2).contiguous(), {"aspect_ratio": frames.shape[2] / frames.shape[1]}
+        clip = torch.from_numpy(frames).permute(3, 0, 1, 2).contiguous()
+        return clip, {"aspect_ratio": frames.shape[2] / frames.shape[1]}
 
 
 def frames_of(clip: torch.Tensor) -> list[int]:
@@ -132,7 +133,9 @@ def test_deterministic_mode_assigns_each_transformation_once():
 
 
 def test_stochastic_mode_draws_independently():
-    sampler = TransRankSampler(transforms=("1x", "2x", "rev"), num_clips=5, mode="stochastic", augment=IdentityAugment())
+    sampler = TransRankSampler(
+        transforms=("1x", "2x", "rev"), num_clips=5, mode="stochastic", augment=IdentityAugment()
+    )
     counts = np.zeros(3, dtype=int)
     repeats = 0
     for seed in range(60):

@@ -99,7 +99,9 @@ def test_augment_equals_manual_crop_and_resize_and_reports_region_ratio():
         # shrink factor here is at most 64/32 = 2, so the reference is plain bilinear
         reference = np.stack(
             [
-                cv2.resize(np.ascontiguousarray(f[top : top + h, left : left + w]), (32, 32), interpolation=cv2.INTER_LINEAR)
+                cv2.resize(
+                    np.ascontiguousarray(f[top : top + h, left : left + w]), (32, 32), interpolation=cv2.INTER_LINEAR
+                )
                 for f in frames
             ]
         )

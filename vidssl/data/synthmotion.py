@@ -15,36 +15,59 @@ split="train"|"test", split_id=1)``.
 
 A class is a way of moving, never a look: at ``appearance_bias=0`` the actor's
 shape, colour, texture and size, the background and the distractors are drawn
-independently of the class. Six pairs of classes are exact time reverses of
-each other, so only temporal order separates them, and every class belongs to
-one of the five motion types of TransRank's motion task (linear, projectile,
-local, oscillatory, random; Table 10 of ``papers/transrank.md``). A consequence
-to keep in mind: a reversed clip of a paired class is a valid forward clip of
-its partner, so the arrow of time (TransRank's "rev") shows only in the
-irreversible motions, Throw and Bounce (each bounce is lower).
+independently of the class. Six pairs of classes are mirror pairs: for the
+same random draws one class's pose is its partner's reflected (left-right,
+top-bottom, or the scale or opacity range turned over; see ``ClassSpec``), so
+the two differ only in the direction of motion. Every class belongs to one of
+the five motion types of TransRank's motion task (linear, projectile, local,
+oscillatory, random; Table 10 of ``papers/transrank.md``).
 
-=========  ===========  ============================================================
-Class      Motion type  What moves (screen axes: x right, y down)
-=========  ===========  ============================================================
-MoveLeft   linear       actor slides right -> left along a horizontal lane
-MoveRight  linear       actor slides left -> right (time reverse of MoveLeft)
-MoveUp     linear       actor slides bottom -> top along a vertical lane
-MoveDown   linear       actor slides top -> bottom (time reverse of MoveUp)
+The arrow of time. TransRank's "rev" transformation (recognise a clip played
+backwards; vidssl's demo pretrains with the temporal set {1x, 2x, rev}) can
+only be learned where forward and backward video differ. Real video has an
+arrow of time (friction, gravity, things settling); so does SynthMotion. The
+paired classes advance by ``floor(u) + ease_out(frac(u))`` cycles with
+``ease_out(s) = 1 - (1 - s)**2``: flicked at the start of each cycle, the
+actor glides to a stop by its end, then is flicked again. Swing is a damped
+pendulum and Jump's hops lose height (amplitude falls to ``AMPLITUDE_DECAY``
+within each cycle, re-kicked at the next), Throw and Bounce lose height at
+every bounce, and Wander's steps shrink within each cycle. Played backwards,
+all of these accelerate or gain height, which forward videos never do. Only
+Jitter (independent random offsets) is statistically reversible, like a real
+scene without a visible arrow. Generator version 1 had time-reverse pairs
+instead (MoveLeft(u) == MoveRight(-u)): a reversed MoveLeft clip was a
+natural MoveRight clip, and "rev" was learnable on Throw and Bounce only.
+
+What still separates a pair is temporal order, never a single frame: a
+crossing, zoom, fade, turn or lap sweeps its whole range once per cycle from
+an offset that is uniform per video, so the position, scale, opacity or angle
+in any one frame is uniform over its range for both classes of a pair. (A bag
+of a clip's frames, sorted by position, does show where the actor is slow,
+and with the arrow of time that reveals the direction; no motion can be both
+irreversible and hidden from such a bag.)
+
+=========  ===========  ===================================================================
+Class      Motion type  What moves (screen axes: x right, y down); mirror partner in ()
+=========  ===========  ===================================================================
+MoveLeft   linear       actor slides right -> left along a horizontal lane, slowing down
+MoveRight  linear       actor slides left -> right, slowing down (mirror of MoveLeft)
+MoveUp     linear       actor slides bottom -> top along a vertical lane, slowing down
+MoveDown   linear       actor slides top -> bottom, slowing down (mirror of MoveUp)
 Throw      projectile   actor flies across on a parabolic arc, lands, bounces twice
 Bounce     projectile   actor drops from high up in place and bounces, ever lower
-Approach   local        actor grows in place (comes closer), 0.45x -> 1.6x
-Recede     local        actor shrinks in place (time reverse of Approach)
-RotateCW   local        actor spins clockwise in place, one turn per cycle
-RotateCCW  local        actor spins counter-clockwise (time reverse of RotateCW)
-FadeIn     local        actor appears in place, opacity 0.1 -> 1
-FadeOut    local        actor disappears in place (time reverse of FadeIn)
-OrbitCW    oscillatory  actor circles clockwise around a centre, one lap per cycle
-OrbitCCW   oscillatory  actor circles counter-clockwise (time reverse of OrbitCW)
-Swing      oscillatory  actor swings like a pendulum bob hung above the frame
-Jump       oscillatory  actor hops up and down in place, two hops per cycle
+Approach   local        actor grows in place (comes closer), 0.45x -> 1.6x, fast then settling
+Recede     local        actor shrinks in place, 1.6x -> 0.45x, fast then settling (mirror)
+RotateCW   local        actor spins clockwise in place, one turn per cycle, slowing down
+RotateCCW  local        actor spins counter-clockwise, slowing down (mirror of RotateCW)
+FadeIn     local        actor appears in place, opacity 0.1 -> 1, fast then settling
+FadeOut    local        actor disappears in place, opacity 1 -> 0.1 (mirror of FadeIn)
+OrbitCW    oscillatory  actor circles clockwise around a centre, one lap per cycle, slowing
+OrbitCCW   oscillatory  actor circles counter-clockwise, slowing (mirror of OrbitCW)
+Swing      oscillatory  actor swings like a damped pendulum bob hung above the frame
+Jump       oscillatory  actor hops up and down in place, two hops per cycle, each lower
 Jitter     random_walk  actor trembles around a fixed spot (fast random offsets)
-Wander     random_walk  actor drifts over the frame by a reflected Brownian walk
-=========  ===========  ============================================================
+Wander     random_walk  actor drifts by a reflected Brownian walk, slowing within a cycle
+=========  ===========  ===================================================================
 
 Time and speed: frame ``t`` of a video is at motion phase
 ``u = phase0 + speed * t / CYCLE_FRAMES``; one unit of phase is one cycle of
@@ -52,7 +75,9 @@ the class's motion (one crossing, one lap, one turn, one fade, one throw). The
 intrinsic ``speed`` is log-uniform in ``speed_range``, so a clip played at 2x
 moves visibly faster than at 1x, but a fast actor at 1x can look like a slow
 one at 2x: only relative playback speed is learnable, as in real video.
-Cyclic motions that end (a crossing, a fade) start over at the next cycle.
+A crossing, zoom or fade that reaches the end of its range re-enters at the
+other end (the actor jumps across the frame, back to its smallest size or
+faintest opacity) and carries on.
 
 Angles are in radians and positive means clockwise *on screen* (y points
 down). Every actor carries a lighter or darker "marker" cap on its local +x side,
@@ -95,7 +120,7 @@ from tqdm import tqdm
 
 from vidssl.errors import VidsslError
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: mirror pairs and an arrow of time (1: time-reverse pairs)
 CYCLE_FRAMES = 48  # frames one motion cycle lasts at intrinsic speed 1
 KEYFRAME_INTERVAL = 16  # frames between H.264 keyframes, so readers' seeks pay off
 CRF = 23
@@ -108,6 +133,8 @@ MIN_SIDE = 32  # smallest frame side that leaves room for every motion
 
 ZOOM_RANGE = (0.45, 1.6)  # Approach / Recede scale, relative to the base radius
 FADE_RANGE = (0.1, 1.0)  # FadeIn / FadeOut opacity
+AMPLITUDE_DECAY = 0.3  # Swing / Jump amplitude (Wander step size) left at the end of a cycle
+SWINGS_PER_CYCLE = 2  # damped pendulum periods between two kicks
 MARKER_START = 0.25  # sprite x beyond which the actor is painted in its marker colour
 MARKER_MIX = 0.6  # how far the marker colour goes from the body colour towards white/black
 MIN_CONTRAST = 60.0  # least luma difference between the actor's body colour and the background
@@ -174,9 +201,23 @@ def _frac(u: np.ndarray) -> np.ndarray:
     return u - np.floor(u)
 
 
-def _ramp(u: np.ndarray, *, rising: bool) -> np.ndarray:
-    """A sawtooth over each cycle: 0 -> 1 when rising, 1 -> 0 otherwise; ``ramp(-u)`` reverses it."""
-    return _frac(u) if rising else 1.0 - _frac(u)
+def _ease_out(s: np.ndarray) -> np.ndarray:
+    """Friction over one cycle: progress ``1 - (1 - s)**2`` at cycle phase ``s`` in [0, 1].
+
+    Its rate ``2 (1 - s)`` starts at twice the mean and falls to zero, so a
+    motion driven by it decelerates to a stop; played backwards it
+    accelerates, which no forward SynthMotion video does.
+    """
+    return 1.0 - (1.0 - s) ** 2
+
+
+def _progress(u: np.ndarray) -> np.ndarray:
+    """Cycles travelled by phase ``u``: ``floor(u) + ease_out(frac(u))``.
+
+    Continuous and increasing, one unit per cycle: each cycle starts with a
+    flick (top speed) and glides to a stop at its end, then is flicked again.
+    """
+    return np.floor(u) + _ease_out(_frac(u))
 
 
 def _anchor(stage: Stage, rng: np.random.Generator, *, scale: float = 1.0, extra: float = 0.0) -> tuple[float, float]:
@@ -186,112 +227,115 @@ def _anchor(stage: Stage, rng: np.random.Generator, *, scale: float = 1.0, extra
     return x, y
 
 
-def _slide(u: np.ndarray, stage: Stage, rng: np.random.Generator, *, axis: str, increasing: bool) -> Pose:
-    """Straight crossing of the frame along ``axis``, one crossing per cycle, on a random lane."""
-    lane = rng.uniform(*stage.bounds("y" if axis == "x" else "x"))
-    angle = rng.uniform(0.0, 2.0 * math.pi)
-    lo, hi = stage.bounds(axis)
-    along = lo + (hi - lo) * _ramp(u, rising=increasing)
+def _mirror(pose: Pose, stage: Stage, *, axis: str) -> Pose:
+    """``pose`` reflected across the frame's centre line, reversing its direction along ``axis``.
+
+    ``axis="x"``: left-right (x -> W - x, screen angle -> pi - angle);
+    ``axis="y"``: top-bottom (y -> H - y, angle -> -angle). Both turn a
+    clockwise rotation into a counter-clockwise one. Scale and opacity are
+    unchanged; the sprite is not redrawn mirrored (the look is class-blind).
+    """
     if axis == "x":
-        return _pose(u, x=along, y=lane, angle=angle)
-    return _pose(u, x=lane, y=along, angle=angle)
+        return replace(pose, x=stage.width - pose.x, angle=math.pi - pose.angle)
+    return replace(pose, y=stage.height - pose.y, angle=-pose.angle)
 
 
-def move_left(u: np.ndarray, stage: Stage, rng: np.random.Generator) -> Pose:
-    """Actor slides from the right edge to the left edge."""
-    return _slide(u, stage, rng, axis="x", increasing=False)
+def _wrapped(u: np.ndarray, rng: np.random.Generator, *, low: float, high: float) -> np.ndarray:
+    """A value sweeping ``low -> high`` once per cycle at the eased rate, re-entering at ``low`` after ``high``.
+
+    The sweep's offset at phase 0 is uniform, so in any single frame the value
+    is uniform over [low, high] whatever the phase: a single frame shows
+    neither the direction of the sweep nor where the cycle is.
+    """
+    offset = rng.random()
+    return low + (high - low) * _frac(offset + _progress(u))
 
 
 def move_right(u: np.ndarray, stage: Stage, rng: np.random.Generator) -> Pose:
-    """Actor slides from the left edge to the right edge."""
-    return _slide(u, stage, rng, axis="x", increasing=True)
+    """Actor slides left to right on a random lane, crossing the frame once per cycle, slowing down.
+
+    Passing the right end it re-enters at the left end.
+    """
+    lane = rng.uniform(*stage.bounds("y"))
+    angle = rng.uniform(0.0, 2.0 * math.pi)
+    x = _wrapped(u, rng, low=stage.bounds("x")[0], high=stage.bounds("x")[1])
+    return _pose(u, x=x, y=lane, angle=angle)
 
 
-def move_up(u: np.ndarray, stage: Stage, rng: np.random.Generator) -> Pose:
-    """Actor slides from the bottom edge to the top edge."""
-    return _slide(u, stage, rng, axis="y", increasing=False)
+def move_left(u: np.ndarray, stage: Stage, rng: np.random.Generator) -> Pose:
+    """Actor slides right to left: the left-right mirror image of :func:`move_right`."""
+    return _mirror(move_right(u, stage, rng), stage, axis="x")
 
 
 def move_down(u: np.ndarray, stage: Stage, rng: np.random.Generator) -> Pose:
-    """Actor slides from the top edge to the bottom edge."""
-    return _slide(u, stage, rng, axis="y", increasing=True)
-
-
-def _zoom(u: np.ndarray, stage: Stage, rng: np.random.Generator, *, growing: bool) -> Pose:
-    """Scale changes geometrically between ``ZOOM_RANGE`` (as an object moving in depth)."""
-    x, y = _anchor(stage, rng, scale=ZOOM_RANGE[1])
+    """Actor slides top to bottom on a random lane, crossing the frame once per cycle, slowing down."""
+    lane = rng.uniform(*stage.bounds("x"))
     angle = rng.uniform(0.0, 2.0 * math.pi)
-    low, high = np.log(ZOOM_RANGE)
-    scale = np.exp(low + (high - low) * _ramp(u, rising=growing))
-    return _pose(u, x=x, y=y, scale=scale, angle=angle)
+    y = _wrapped(u, rng, low=stage.bounds("y")[0], high=stage.bounds("y")[1])
+    return _pose(u, x=lane, y=y, angle=angle)
+
+
+def move_up(u: np.ndarray, stage: Stage, rng: np.random.Generator) -> Pose:
+    """Actor slides bottom to top: the top-bottom mirror image of :func:`move_down`."""
+    return _mirror(move_down(u, stage, rng), stage, axis="y")
 
 
 def approach(u: np.ndarray, stage: Stage, rng: np.random.Generator) -> Pose:
-    """Actor grows in place."""
-    return _zoom(u, stage, rng, growing=True)
+    """Actor grows in place (comes closer), fast then settling: log scale sweeps ``ZOOM_RANGE`` once per cycle."""
+    x, y = _anchor(stage, rng, scale=ZOOM_RANGE[1])
+    angle = rng.uniform(0.0, 2.0 * math.pi)
+    low, high = np.log(ZOOM_RANGE)
+    return _pose(u, x=x, y=y, scale=np.exp(_wrapped(u, rng, low=low, high=high)), angle=angle)
 
 
 def recede(u: np.ndarray, stage: Stage, rng: np.random.Generator) -> Pose:
-    """Actor shrinks in place."""
-    return _zoom(u, stage, rng, growing=False)
-
-
-def _spin(u: np.ndarray, stage: Stage, rng: np.random.Generator, *, clockwise: bool) -> Pose:
-    """Actor turns in place, one full turn per cycle."""
-    x, y = _anchor(stage, rng)
-    start = rng.uniform(0.0, 2.0 * math.pi)
-    turn = 2.0 * math.pi * u
-    return _pose(u, x=x, y=y, angle=start + turn if clockwise else start - turn)
+    """Actor shrinks in place: :func:`approach` mirrored in log scale about the middle of ``ZOOM_RANGE``."""
+    pose = approach(u, stage, rng)
+    return replace(pose, scale=ZOOM_RANGE[0] * ZOOM_RANGE[1] / pose.scale)
 
 
 def rotate_cw(u: np.ndarray, stage: Stage, rng: np.random.Generator) -> Pose:
-    """Actor spins clockwise on screen."""
-    return _spin(u, stage, rng, clockwise=True)
+    """Actor spins clockwise in place, one turn per cycle: flicked at each cycle start, slowing to a stop."""
+    x, y = _anchor(stage, rng)
+    start = rng.random()
+    return _pose(u, x=x, y=y, angle=2.0 * math.pi * (start + _progress(u)))
 
 
 def rotate_ccw(u: np.ndarray, stage: Stage, rng: np.random.Generator) -> Pose:
-    """Actor spins counter-clockwise on screen."""
-    return _spin(u, stage, rng, clockwise=False)
-
-
-def _fade(u: np.ndarray, stage: Stage, rng: np.random.Generator, *, appearing: bool) -> Pose:
-    """Actor stays put while its opacity ramps through ``FADE_RANGE``."""
-    x, y = _anchor(stage, rng)
-    angle = rng.uniform(0.0, 2.0 * math.pi)
-    low, high = FADE_RANGE
-    return _pose(u, x=x, y=y, angle=angle, alpha=low + (high - low) * _ramp(u, rising=appearing))
+    """Actor spins counter-clockwise: the top-bottom mirror image of :func:`rotate_cw`."""
+    return _mirror(rotate_cw(u, stage, rng), stage, axis="y")
 
 
 def fade_in(u: np.ndarray, stage: Stage, rng: np.random.Generator) -> Pose:
-    """Actor appears in place."""
-    return _fade(u, stage, rng, appearing=True)
+    """Actor appears in place, fast then settling: opacity sweeps up ``FADE_RANGE`` once per cycle."""
+    x, y = _anchor(stage, rng)
+    angle = rng.uniform(0.0, 2.0 * math.pi)
+    return _pose(u, x=x, y=y, angle=angle, alpha=_wrapped(u, rng, low=FADE_RANGE[0], high=FADE_RANGE[1]))
 
 
 def fade_out(u: np.ndarray, stage: Stage, rng: np.random.Generator) -> Pose:
-    """Actor disappears in place."""
-    return _fade(u, stage, rng, appearing=False)
-
-
-def _orbit(u: np.ndarray, stage: Stage, rng: np.random.Generator, *, clockwise: bool) -> Pose:
-    """Actor circles a centre, one lap per cycle (y points down, so a growing angle is clockwise)."""
-    room = min(stage.height, stage.width) / 2.0 - stage.radius - 1.0
-    radius = rng.uniform(0.6, 0.9) * room
-    cx, cy = _anchor(stage, rng, extra=radius)
-    start = rng.uniform(0.0, 2.0 * math.pi)
-    angle = rng.uniform(0.0, 2.0 * math.pi)
-    lap = 2.0 * math.pi * u
-    phi = start + lap if clockwise else start - lap
-    return _pose(u, x=cx + radius * np.cos(phi), y=cy + radius * np.sin(phi), angle=angle)
+    """Actor disappears in place: :func:`fade_in` with opacity mirrored about the middle of ``FADE_RANGE``."""
+    pose = fade_in(u, stage, rng)
+    return replace(pose, alpha=FADE_RANGE[0] + FADE_RANGE[1] - pose.alpha)
 
 
 def orbit_cw(u: np.ndarray, stage: Stage, rng: np.random.Generator) -> Pose:
-    """Actor circles clockwise on screen."""
-    return _orbit(u, stage, rng, clockwise=True)
+    """Actor circles a centre clockwise on screen, one lap per cycle, each lap slowing to a stop.
+
+    y points down, so a growing polar angle is clockwise.
+    """
+    room = min(stage.height, stage.width) / 2.0 - stage.radius - 1.0
+    radius = rng.uniform(0.6, 0.9) * room
+    cx, cy = _anchor(stage, rng, extra=radius)
+    start = rng.random()
+    angle = rng.uniform(0.0, 2.0 * math.pi)
+    phi = 2.0 * math.pi * (start + _progress(u))
+    return _pose(u, x=cx + radius * np.cos(phi), y=cy + radius * np.sin(phi), angle=angle)
 
 
 def orbit_ccw(u: np.ndarray, stage: Stage, rng: np.random.Generator) -> Pose:
-    """Actor circles counter-clockwise on screen."""
-    return _orbit(u, stage, rng, clockwise=False)
+    """Actor circles counter-clockwise: the top-bottom mirror image of :func:`orbit_cw`."""
+    return _mirror(orbit_cw(u, stage, rng), stage, axis="y")
 
 
 def _bounce_height(tau: np.ndarray, *, from_apex: bool, arcs: int = 3, restitution: float = 0.55) -> np.ndarray:
@@ -333,11 +377,18 @@ def bounce(u: np.ndarray, stage: Stage, rng: np.random.Generator) -> Pose:
     return _pose(u, x=x, y=ground - height * _bounce_height(_frac(u), from_apex=True), angle=angle)
 
 
-def swing(u: np.ndarray, stage: Stage, rng: np.random.Generator) -> Pose:
-    """Actor swings as a pendulum bob hung from a pivot just above the frame, one period per cycle.
+def _decay(u: np.ndarray) -> np.ndarray:
+    """Amplitude envelope within each cycle: 1 at its start, falling geometrically to ``AMPLITUDE_DECAY`` at its end."""
+    return AMPLITUDE_DECAY ** _frac(u)
 
-    The bob turns with the (invisible) rod: a rod at angle ``phi`` from the
-    vertical points at screen angle ``pi/2 - phi``.
+
+def swing(u: np.ndarray, stage: Stage, rng: np.random.Generator) -> Pose:
+    """Actor swings as a damped pendulum bob hung from a pivot just above the frame.
+
+    ``SWINGS_PER_CYCLE`` periods per cycle whose amplitude decays by
+    :func:`_decay`; each cycle starts with a kick as the bob passes the
+    bottom. The bob turns with the (invisible) rod: a rod at angle ``phi``
+    from the vertical points at screen angle ``pi/2 - phi``.
     """
     left, right = stage.bounds("x")
     _, ground = stage.bounds("y")
@@ -347,21 +398,24 @@ def swing(u: np.ndarray, stage: Stage, rng: np.random.Generator) -> Pose:
     room = min(pivot_x - left, right - pivot_x)
     amplitude = min(rng.uniform(0.5, 0.9), math.asin(min(1.0, room / length)))
     start = rng.uniform(0.0, 2.0 * math.pi)
-    phi = amplitude * np.sin(2.0 * math.pi * u)
+    phi = amplitude * _decay(u) * np.sin(2.0 * math.pi * SWINGS_PER_CYCLE * u)
     return _pose(u, x=pivot_x + length * np.sin(phi), y=pivot_y + length * np.cos(phi), angle=start - phi)
 
 
 def jump(u: np.ndarray, stage: Stage, rng: np.random.Generator) -> Pose:
-    """Actor hops up and down at a fixed x, two hops per cycle."""
+    """Actor hops up and down at a fixed x, two hops per cycle, tiring: heights decay by :func:`_decay`."""
     x = rng.uniform(*stage.bounds("x"))
     top, ground = stage.bounds("y")
     height = rng.uniform(0.5, 0.9) * (ground - top)
     angle = rng.uniform(0.0, 2.0 * math.pi)
-    return _pose(u, x=x, y=ground - height * np.abs(np.sin(2.0 * math.pi * u)), angle=angle)
+    return _pose(u, x=x, y=ground - height * _decay(u) * np.abs(np.sin(2.0 * math.pi * u)), angle=angle)
 
 
 def _knot_path(u: np.ndarray, knots: np.ndarray, *, knots_per_cycle: float) -> np.ndarray:
-    """Piecewise-linear path through ``knots`` (N, 2), one knot every ``1 / knots_per_cycle`` of phase."""
+    """Piecewise-linear path through ``knots`` (N, 2), one knot every ``1 / knots_per_cycle`` of phase.
+
+    Knot ``i`` sits at phase ``floor(min(u)) + i / knots_per_cycle``.
+    """
     k = (u - np.floor(u.min())) * knots_per_cycle
     i = np.floor(k).astype(np.int64)
     w = (k - i)[:, None]
@@ -381,13 +435,21 @@ def _reflect(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
 
 
 def _wander_path(
-    u: np.ndarray, stage: Stage, rng: np.random.Generator, *, knots_per_cycle: float, step: float
+    u: np.ndarray, stage: Stage, rng: np.random.Generator, *, knots_per_cycle: int, step: float, tiring: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Reflected Brownian walk: Gaussian steps (std ``step`` px) at the knots, linear in between."""
+    """Reflected Brownian walk: Gaussian steps at the knots, linear in between.
+
+    The step into knot ``i`` covers the ``j = (i - 1) mod knots_per_cycle``-th
+    stretch of its cycle and has std ``step * tiring**(j / knots_per_cycle)``:
+    with ``tiring < 1`` the walker slows within each cycle (1 = no slowing).
+    """
     (x_lo, x_hi), (y_lo, y_hi) = stage.bounds("x"), stage.bounds("y")
     start = np.array([rng.uniform(x_lo, x_hi), rng.uniform(y_lo, y_hi)])
-    steps = rng.normal(0.0, step, size=(_knot_count(u, knots_per_cycle), 2))
+    count = _knot_count(u, knots_per_cycle)
+    steps = rng.normal(0.0, step, size=(count, 2))
     steps[0] = 0.0
+    stretch = (np.arange(count) - 1) % knots_per_cycle
+    steps *= (tiring ** (stretch / knots_per_cycle))[:, None]
     knots = start + np.cumsum(steps, axis=0)
     knots[:, 0] = _reflect(knots[:, 0], x_lo, x_hi)
     knots[:, 1] = _reflect(knots[:, 1], y_lo, y_hi)
@@ -396,14 +458,14 @@ def _wander_path(
 
 
 def wander(u: np.ndarray, stage: Stage, rng: np.random.Generator) -> Pose:
-    """Actor drifts over the frame by a reflected Brownian walk, four steps per cycle."""
+    """Actor drifts over the frame by a reflected Brownian walk, four steps per cycle, slowing within each cycle."""
     angle = rng.uniform(0.0, 2.0 * math.pi)
-    x, y = _wander_path(u, stage, rng, knots_per_cycle=4.0, step=0.18 * stage.short_side)
+    x, y = _wander_path(u, stage, rng, knots_per_cycle=4, step=0.18 * stage.short_side, tiring=AMPLITUDE_DECAY)
     return _pose(u, x=x, y=y, angle=angle)
 
 
 def jitter(u: np.ndarray, stage: Stage, rng: np.random.Generator) -> Pose:
-    """Actor trembles around a fixed spot: independent random offsets, 16 per cycle."""
+    """Actor trembles around a fixed spot: independent random offsets, 16 per cycle (statistically reversible)."""
     amplitude = 0.6 * stage.radius
     x, y = _anchor(stage, rng, extra=amplitude)
     angle = rng.uniform(0.0, 2.0 * math.pi)
@@ -419,8 +481,12 @@ def jitter(u: np.ndarray, stage: Stage, rng: np.random.Generator) -> Pose:
 class ClassSpec:
     """One SynthMotion class: its motion, motion type, and the look it takes under ``appearance_bias``.
 
-    ``reverse_of`` names the class this one is the time reverse of (or None):
-    ``motion(u) == reverse.motion(-u)`` for the same random parameters.
+    ``mirror_of`` names the class whose motion this one mirrors (or None): for
+    the same random draws, one's pose is the other's reflected left-right
+    (MoveLeft/MoveRight), top-bottom (MoveUp/MoveDown, RotateCW/RotateCCW,
+    OrbitCW/OrbitCCW), in log scale about the middle of ``ZOOM_RANGE``
+    (Approach/Recede) or in opacity about the middle of ``FADE_RANGE``
+    (FadeIn/FadeOut). Unlike a time reverse, the mirror keeps the arrow of time.
     """
 
     name: str
@@ -429,28 +495,30 @@ class ClassSpec:
     description: str
     shape: str  # the class's own look, used when a group takes it (appearance_bias)
     hue: float
-    reverse_of: str | None = None
+    mirror_of: str | None = None
 
 
 SYNTH_CLASSES: tuple[ClassSpec, ...] = (
-    ClassSpec("MoveLeft", "linear", move_left, "slides right to left", "disc", 0.00, "MoveRight"),
-    ClassSpec("MoveRight", "linear", move_right, "slides left to right", "square", 0.06, "MoveLeft"),
-    ClassSpec("MoveUp", "linear", move_up, "slides bottom to top", "triangle", 0.12, "MoveDown"),
-    ClassSpec("MoveDown", "linear", move_down, "slides top to bottom", "star", 0.18, "MoveUp"),
+    ClassSpec("MoveLeft", "linear", move_left, "slides right to left, slowing down", "disc", 0.00, "MoveRight"),
+    ClassSpec("MoveRight", "linear", move_right, "slides left to right, slowing down", "square", 0.06, "MoveLeft"),
+    ClassSpec("MoveUp", "linear", move_up, "slides bottom to top, slowing down", "triangle", 0.12, "MoveDown"),
+    ClassSpec("MoveDown", "linear", move_down, "slides top to bottom, slowing down", "star", 0.18, "MoveUp"),
     ClassSpec("Throw", "projectile", throw, "parabolic arc across, then bounces", "cross", 0.24),
     ClassSpec("Bounce", "projectile", bounce, "drops in place and bounces lower and lower", "disc", 0.30),
-    ClassSpec("Approach", "local", approach, "grows in place", "square", 0.36, "Recede"),
-    ClassSpec("Recede", "local", recede, "shrinks in place", "triangle", 0.42, "Approach"),
-    ClassSpec("RotateCW", "local", rotate_cw, "spins clockwise in place", "star", 0.48, "RotateCCW"),
-    ClassSpec("RotateCCW", "local", rotate_ccw, "spins counter-clockwise in place", "cross", 0.54, "RotateCW"),
-    ClassSpec("FadeIn", "local", fade_in, "appears in place", "disc", 0.60, "FadeOut"),
-    ClassSpec("FadeOut", "local", fade_out, "disappears in place", "square", 0.66, "FadeIn"),
-    ClassSpec("OrbitCW", "oscillatory", orbit_cw, "circles clockwise", "triangle", 0.72, "OrbitCCW"),
-    ClassSpec("OrbitCCW", "oscillatory", orbit_ccw, "circles counter-clockwise", "star", 0.78, "OrbitCW"),
-    ClassSpec("Swing", "oscillatory", swing, "swings like a pendulum", "cross", 0.84),
-    ClassSpec("Jump", "oscillatory", jump, "hops up and down in place", "disc", 0.90),
+    ClassSpec("Approach", "local", approach, "grows in place, fast then settling", "square", 0.36, "Recede"),
+    ClassSpec("Recede", "local", recede, "shrinks in place, fast then settling", "triangle", 0.42, "Approach"),
+    ClassSpec("RotateCW", "local", rotate_cw, "spins clockwise in place, slowing down", "star", 0.48, "RotateCCW"),
+    ClassSpec(
+        "RotateCCW", "local", rotate_ccw, "spins counter-clockwise in place, slowing down", "cross", 0.54, "RotateCW"
+    ),
+    ClassSpec("FadeIn", "local", fade_in, "appears in place, fast then settling", "disc", 0.60, "FadeOut"),
+    ClassSpec("FadeOut", "local", fade_out, "disappears in place, fast then settling", "square", 0.66, "FadeIn"),
+    ClassSpec("OrbitCW", "oscillatory", orbit_cw, "circles clockwise, slowing down", "triangle", 0.72, "OrbitCCW"),
+    ClassSpec("OrbitCCW", "oscillatory", orbit_ccw, "circles counter-clockwise, slowing down", "star", 0.78, "OrbitCW"),
+    ClassSpec("Swing", "oscillatory", swing, "swings like a damped pendulum", "cross", 0.84),
+    ClassSpec("Jump", "oscillatory", jump, "hops up and down in place, each hop lower", "disc", 0.90),
     ClassSpec("Jitter", "random_walk", jitter, "trembles around a spot", "square", 0.95),
-    ClassSpec("Wander", "random_walk", wander, "drifts by a Brownian walk", "star", 0.03),
+    ClassSpec("Wander", "random_walk", wander, "drifts by a Brownian walk, slowing down", "star", 0.03),
 )
 
 _CLASS_BY_NAME = {spec.name: spec for spec in SYNTH_CLASSES}
@@ -807,7 +875,7 @@ def _distractor_tracks(plan: VideoPlan, radius: float, rng: np.random.Generator)
         look = _random_look(rng)
         small = radius * rng.uniform(0.35, 0.6)
         stage = Stage(plan.height, plan.width, radius=small)
-        x, y = _wander_path(slow, stage, rng, knots_per_cycle=2.0, step=0.1 * stage.short_side)
+        x, y = _wander_path(slow, stage, rng, knots_per_cycle=2, step=0.1 * stage.short_side)
         pose = _pose(slow, x=x, y=y, angle=rng.uniform(0.0, 2.0 * math.pi))
         tracks.append((make_sprite(look, max_radius=small), pose, small))
     return tracks
@@ -1139,7 +1207,7 @@ def _metadata(arguments: dict[str, Any], specs: list[ClassSpec], plans: list[Vid
                 "name": spec.name,
                 "motion_type": spec.motion_type,
                 "description": spec.description,
-                "reverse_of": spec.reverse_of,
+                "mirror_of": spec.mirror_of,
             }
             for spec in specs
         ],
