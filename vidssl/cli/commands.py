@@ -1,6 +1,7 @@
 """What each CLI command does, as plain functions the CLI and the tests call."""
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from vidssl.config.loading import apply_overrides, from_dict, load_yaml, to_dict
 from vidssl.config.schema import DataConfig, RunConfig
 from vidssl.data.datasets import VideoDataset
 from vidssl.engine.checkpoint import save_checkpoint
+from vidssl.engine.distributed import barrier, init_distributed, is_main
 from vidssl.engine.trainer import fit
 from vidssl.errors import VidsslError
 from vidssl.models import build_backbone
@@ -49,17 +51,31 @@ def pretrain(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False):
     Returns (method, history).
     """
     run_dir = Path(run_dir)
-    records, _ = build.build_records(cfg.data)
-    reader, records = build.build_reader(cfg.data, records)
+    init_distributed(cfg.train.device)  # under torchrun: join the group now, so only rank 0 writes
+    with main_process_first():
+        records, _ = build.build_records(cfg.data)
+        reader, records = build.build_reader(cfg.data, records)
     sampler = build.build_pretext_sampler(cfg.method, cfg.clip)
     dataset = VideoDataset(records, reader, sampler, seed=cfg.train.seed)
     torch.manual_seed(cfg.train.seed)  # the same initial weights as `random_init_backbone`
     backbone = build.build_model_backbone(cfg.model)
     method = build.build_method(cfg.method, backbone)
-    write_yaml_atomic(run_dir / "config.yaml", to_dict(cfg))
+    if is_main():
+        write_yaml_atomic(run_dir / "config.yaml", to_dict(cfg))
     history = fit(method, dataset, cfg=cfg.train, run_dir=run_dir, resume=resume)
-    save_backbone(run_dir / "backbone.pt", method.backbone, name=cfg.model.backbone, width=cfg.model.width)
+    if is_main():
+        save_backbone(run_dir / "backbone.pt", method.backbone, name=cfg.model.backbone, width=cfg.model.width)
     return method, history
+
+
+@contextlib.contextmanager
+def main_process_first():
+    """Rank 0 runs the block first (generating data, filling caches); the others then reuse its work."""
+    if not is_main():
+        barrier()
+    yield
+    if is_main():
+        barrier()
 
 
 def random_init_backbone(cfg: RunConfig) -> torch.nn.Module:

@@ -82,9 +82,13 @@ def run_synth(args) -> int:
 
 def run_pretrain(args) -> int:
     from vidssl.cli.commands import load_run_config, pretrain
+    from vidssl.engine.distributed import cleanup
 
     cfg = load_run_config(args.config, args.overrides)
-    _, history = pretrain(cfg, args.out, resume=args.resume)
+    try:
+        _, history = pretrain(cfg, args.out, resume=args.resume)
+    finally:
+        cleanup()  # leaves the process group torchrun made, if any
     if history:
         last = history[-1]
         print(f"done: {len(history)} epochs, last loss {last.get('loss', float('nan')):.4f}; backbone in {Path(args.out) / 'backbone.pt'}")

@@ -40,14 +40,14 @@ natural MoveRight clip, and "rev" was learnable on Throw and Bounce only.
 
 What still separates a pair is temporal order, never a single frame: a
 crossing, zoom, fade, turn or lap sweeps its whole range once per cycle from
-an offset that is uniform per video, so the position, scale, opacity or angle
-in any one frame is uniform over its range for both classes of a pair. (A bag
-of a clip's frames, sorted by position, does show where the actor is slow,
-and with the arrow of time that reveals the direction; no motion can be both
-irreversible and hidden from such a bag.)
+an offset that is uniform per video, so the position, log scale, opacity or
+angle in any one frame is uniform over its range for both classes of a pair.
+(A bag of a clip's frames, sorted by position, does show where the actor is
+slow, and with the arrow of time that gives away the direction: a one-way
+motion cannot be irreversible and look the same to such a bag both ways.)
 
 =========  ===========  ===================================================================
-Class      Motion type  What moves (screen axes: x right, y down); mirror partner in ()
+Class      Motion type  What moves (screen axes: x right, y down)
 =========  ===========  ===================================================================
 MoveLeft   linear       actor slides right -> left along a horizontal lane, slowing down
 MoveRight  linear       actor slides left -> right, slowing down (mirror of MoveLeft)
@@ -56,7 +56,7 @@ MoveDown   linear       actor slides top -> bottom, slowing down (mirror of Move
 Throw      projectile   actor flies across on a parabolic arc, lands, bounces twice
 Bounce     projectile   actor drops from high up in place and bounces, ever lower
 Approach   local        actor grows in place (comes closer), 0.45x -> 1.6x, fast then settling
-Recede     local        actor shrinks in place, 1.6x -> 0.45x, fast then settling (mirror)
+Recede     local        actor shrinks in place, 1.6x -> 0.45x, fast then settling (mirror of Approach)
 RotateCW   local        actor spins clockwise in place, one turn per cycle, slowing down
 RotateCCW  local        actor spins counter-clockwise, slowing down (mirror of RotateCW)
 FadeIn     local        actor appears in place, opacity 0.1 -> 1, fast then settling
