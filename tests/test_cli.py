@@ -90,9 +90,11 @@ def test_debug_shows_the_traceback(tmp_path):
         main(["--debug", "pretrain", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "run")])
 
 
-def test_pretrain_then_eval_round_trip(ucf, tmp_path, capsys):
+@pytest.mark.parametrize("modality", ["rgb", "rgbdiff"])
+def test_pretrain_then_eval_round_trip(ucf, tmp_path, capsys, modality):
     run = tmp_path / "run"
-    code, out, err = run_cli(["pretrain", "quickstart", *data_overrides(ucf), *TINY, "--out", str(run)], capsys)
+    args = ["pretrain", "quickstart", *data_overrides(ucf), *TINY, f"model.modality={modality}", "--out", str(run)]
+    code, out, err = run_cli(args, capsys)
     assert code == 0, err
     assert (run / "config.yaml").is_file() and (run / "checkpoints" / "last.pt").is_file()
     assert (run / "logs" / "metrics.csv").read_text().count("\n") == 2  # header + one epoch

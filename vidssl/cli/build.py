@@ -15,7 +15,7 @@ from vidssl.config.schema import ClipConfig, DataConfig, MethodConfig, ModelConf
 from vidssl.data.datasets import VideoRecord, load_records
 from vidssl.data.pretext.transrank import TransRankSampler
 from vidssl.data.synthmotion import generate_synthmotion
-from vidssl.data.transforms import ClipAugment
+from vidssl.data.transforms import ClipAugment, frames_for_modality
 from vidssl.data.video import CachedReader, build_frame_cache, make_reader
 from vidssl.errors import VidsslError
 from vidssl.methods import METHODS
@@ -91,14 +91,14 @@ def build_augment(clip: ClipConfig) -> ClipAugment:
     )
 
 
-def build_pretext_sampler(method: MethodConfig, clip: ClipConfig):
+def build_pretext_sampler(method: MethodConfig, clip: ClipConfig, *, modality: str = "rgb"):
     if method.name != "transrank":
         raise VidsslError(f"method.name: expected one of {sorted(METHODS)}, got {method.name!r}")
     return TransRankSampler(
         transforms=tuple(method.transforms),
         num_clips=method.num_clips,
         mode=method.mode,
-        clip_len=clip.frames,
+        clip_len=frames_for_modality(clip.frames, modality),
         base_interval=clip.base_interval,
         jitter=tuple(clip.jitter),
         augment=build_augment(clip),
@@ -111,7 +111,7 @@ def build_model_backbone(model: ModelConfig) -> nn.Module:
     return build_backbone(model.backbone, **width)
 
 
-def build_method(method: MethodConfig, backbone: nn.Module) -> nn.Module:
+def build_method(method: MethodConfig, backbone: nn.Module, *, modality: str = "rgb") -> nn.Module:
     if method.name not in METHODS:
         raise VidsslError(f"method.name: expected one of {sorted(METHODS)}, got {method.name!r}")
     return METHODS[method.name](
@@ -121,4 +121,5 @@ def build_method(method: MethodConfig, backbone: nn.Module) -> nn.Module:
         head_hidden=method.head_hidden,
         loss=method.loss,
         margin=method.margin,
+        modality=modality,
     )

@@ -55,11 +55,11 @@ def pretrain(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False):
     with main_process_first():
         records, _ = build.build_records(cfg.data)
         reader, records = build.build_reader(cfg.data, records)
-    sampler = build.build_pretext_sampler(cfg.method, cfg.clip)
+    sampler = build.build_pretext_sampler(cfg.method, cfg.clip, modality=cfg.model.modality)
     dataset = VideoDataset(records, reader, sampler, seed=cfg.train.seed)
     torch.manual_seed(cfg.train.seed)  # the same initial weights as `random_init_backbone`
     backbone = build.build_model_backbone(cfg.model)
-    method = build.build_method(cfg.method, backbone)
+    method = build.build_method(cfg.method, backbone, modality=cfg.model.modality)
     if is_main():
         write_yaml_atomic(run_dir / "config.yaml", to_dict(cfg))
     history = fit(method, dataset, cfg=cfg.train, run_dir=run_dir, resume=resume)

@@ -52,7 +52,7 @@ def run_retrieval(cfg: RunConfig, backbone, data: dict, *, progress: bool = True
         backbone, data["train"], data["test"], data["reader"],
         layer=e.layer, pooling=e.pooling, num_clips=e.num_clips, clip_len=e.frames, interval=e.interval,
         size=e.size, resize_short=e.resize_short, device=resolve_device(cfg.train.device),
-        batch_size=e.batch_size, workers=cfg.train.workers, progress=progress,
+        batch_size=e.batch_size, workers=cfg.train.workers, progress=progress, modality=cfg.model.modality,
     )
 
 
@@ -74,7 +74,7 @@ def run_finetune(cfg: RunConfig, backbone, data: dict, run_dir: Path, *, progres
         augment=default_finetune_augment(e.size, scale=tuple(e.finetune.scale), flip_p=e.finetune.flip_p),
         dropout=e.finetune.dropout, label_fraction=e.finetune.label_fraction, seed=cfg.train.seed,
         num_test_clips=e.num_clips, device=resolve_device(cfg.train.device), test_batch_size=e.batch_size,
-        workers=cfg.train.workers, progress=progress,
+        workers=cfg.train.workers, progress=progress, modality=cfg.model.modality,
     )
 
 

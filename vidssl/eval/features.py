@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from vidssl.data.datasets import VideoDataset, VideoRecord
 from vidssl.data.sampling import clip_span, fit_to_video, uniform_clip_starts
-from vidssl.data.transforms import EvalTransform, normalize_on_device
+from vidssl.data.transforms import EvalTransform, frames_for_modality, to_model_input
 from vidssl.errors import CorruptVideoError, VidsslError
 from vidssl.models import pool_features
 
@@ -123,10 +123,12 @@ def eval_loader(
     batch_size: int,
     workers: int,
     device: str | torch.device = "cpu",
+    modality: str = "rgb",
 ) -> DataLoader:
     """DataLoader of ``{"clips" (B, N, C, T, H, W) uint8, "label", "video_index", "valid"}`` in record order."""
     if len(records) == 0:
         raise VidsslError("evaluation: expected at least one video record, got none")
+    clip_len = frames_for_modality(clip_len, modality)
     sampler = EvalClipSampler(
         num_clips=num_clips,
         clip_len=clip_len,
@@ -147,12 +149,12 @@ def eval_loader(
 
 
 def iterate_eval_batches(
-    loader: DataLoader, *, device: str | torch.device, progress: bool, desc: str
+    loader: DataLoader, *, device: str | torch.device, progress: bool, desc: str, modality: str = "rgb"
 ) -> Iterator[tuple[torch.Tensor, dict]]:
-    """Yield ``(float clips (B·N, C, T, H, W) on device, batch)`` for each batch of ``loader``."""
+    """Yield ``(float network input (B·N, C, T, H, W) on device, batch)`` for each batch of ``loader``."""
     for batch in tqdm(loader, desc=desc, disable=not progress, leave=False):
         clips = batch["clips"].to(device, non_blocking=True)
-        yield normalize_on_device(clips.flatten(0, 1)), batch
+        yield to_model_input(clips.flatten(0, 1), modality), batch
 
 
 def warn_invalid(records: Sequence[VideoRecord], valid: np.ndarray, what: str) -> None:
@@ -216,6 +218,7 @@ def extract_features(
     batch_size: int = 8,
     workers: int = 2,
     progress: bool = True,
+    modality: str = "rgb",
 ) -> Features:
     """Video features of ``records`` at the backbone taps ``layers`` (see module docstring).
 
@@ -230,6 +233,7 @@ def extract_features(
     loader = eval_loader(
         records, reader, num_clips=num_clips, clip_len=clip_len, interval=interval, size=size,
         resize_short=resize_short, batch_size=batch_size, workers=workers, device=device,
+        modality=modality,
     )
     chunks: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
     labels, valid = [], []
@@ -237,7 +241,9 @@ def extract_features(
     backbone.to(device).eval()
     try:
         with torch.inference_mode():
-            for x, batch in iterate_eval_batches(loader, device=device, progress=progress, desc="features"):
+            for x, batch in iterate_eval_batches(
+                loader, device=device, progress=progress, desc="features", modality=modality
+            ):
                 taps = backbone.forward_features(x, layers=layers)
                 for name in layers:
                     per_clip = pool_feature(taps[name], pooling).float()

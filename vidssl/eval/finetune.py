@@ -31,7 +31,7 @@ from torch import nn
 
 from vidssl.data.datasets import VideoDataset, VideoRecord
 from vidssl.data.sampling import clip_span, fit_to_video
-from vidssl.data.transforms import ClipAugment, normalize_on_device
+from vidssl.data.transforms import ClipAugment, check_modality, frames_for_modality, to_model_input
 from vidssl.engine import TrainConfig, fit
 from vidssl.errors import VidsslError
 from vidssl.eval.features import eval_loader, iterate_eval_batches, warn_invalid
@@ -44,8 +44,9 @@ class Classifier(nn.Module):
     video, as :class:`TrainClipSampler` gives) and ``label`` long (B,).
     """
 
-    def __init__(self, backbone: nn.Module, *, num_classes: int, dropout: float = 0.5):
+    def __init__(self, backbone: nn.Module, *, num_classes: int, dropout: float = 0.5, modality: str = "rgb"):
         super().__init__()
+        self.modality = check_modality(modality)
         if num_classes < 2:
             raise VidsslError(f"finetune: num_classes must be at least 2, got {num_classes}")
         if not 0.0 <= dropout < 1.0:
@@ -59,7 +60,7 @@ class Classifier(nn.Module):
         return self.fc(self.dropout(self.backbone(x)))
 
     def training_step(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
-        logits = self(normalize_on_device(batch["clips"]))
+        logits = self(to_model_input(batch["clips"], self.modality))
         labels = batch["label"]
         loss = F.cross_entropy(logits, labels)
         accuracy = (logits.detach().argmax(dim=1) == labels).float().mean().item()
@@ -138,6 +139,7 @@ def evaluate_classifier(
     batch_size: int = 8,
     workers: int = 2,
     progress: bool = True,
+    modality: str = "rgb",
 ) -> dict[str, float]:
     """Video accuracy (softmax averaged over ``num_clips`` clips, then argmax) and clip accuracy.
 
@@ -146,6 +148,7 @@ def evaluate_classifier(
     loader = eval_loader(
         records, reader, num_clips=num_clips, clip_len=clip_len, interval=interval, size=size,
         resize_short=resize_short, batch_size=batch_size, workers=workers, device=device,
+        modality=modality,
     )
     video_correct = clip_correct = 0
     valid_all = []
@@ -153,7 +156,9 @@ def evaluate_classifier(
     model.to(device).eval()
     try:
         with torch.inference_mode():
-            for x, batch in iterate_eval_batches(loader, device=device, progress=progress, desc="test"):
+            for x, batch in iterate_eval_batches(
+                loader, device=device, progress=progress, desc="test", modality=modality
+            ):
                 valid = batch["valid"].to(device)
                 labels = batch["label"].to(device)
                 logits = model(x).float().view(labels.shape[0], num_clips, -1)
@@ -200,6 +205,7 @@ def finetune(
     workers: int = 2,
     resume: bool = False,
     progress: bool = True,
+    modality: str = "rgb",
 ) -> dict[str, Any]:
     """Finetune a deep copy of ``backbone`` with a new classifier, then test it.
 
@@ -221,16 +227,17 @@ def finetune(
             f"finetune: labels must be in [0, {num_classes}) for num_classes={num_classes}, "
             f"found {min(labels)}..{max(labels)}"
         )
-    model = Classifier(copy.deepcopy(backbone), num_classes=num_classes, dropout=dropout)
+    model = Classifier(copy.deepcopy(backbone), num_classes=num_classes, dropout=dropout, modality=modality)
     sampler = TrainClipSampler(
-        clip_len=clip_len, interval=interval, augment=augment or default_finetune_augment(size)
+        clip_len=frames_for_modality(clip_len, modality), interval=interval,
+        augment=augment or default_finetune_augment(size),
     )
     dataset = VideoDataset(train_subset, reader, sampler, seed=seed)
     history = fit(model, dataset, cfg=cfg, run_dir=run_dir, resume=resume)
     results: dict[str, Any] = evaluate_classifier(
         model, test_records, reader, num_clips=num_test_clips, clip_len=clip_len, interval=interval,
         size=size, resize_short=resize_short, device=device, batch_size=test_batch_size, workers=workers,
-        progress=progress,
+        progress=progress, modality=modality,
     )
     results["num_train_videos"] = len(train_subset)
     results["history"] = history

@@ -227,6 +227,7 @@ def evaluate_retrieval(
     workers: int = 2,
     chunk: int = 4096,
     progress: bool = True,
+    modality: str = "rgb",
 ) -> dict[str, float]:
     """Video retrieval: test videos query train videos (VCOP split-1 protocol, ALGORITHMS.md §5.2).
 
@@ -238,7 +239,7 @@ def evaluate_retrieval(
     common = dict(
         num_clips=num_clips, clip_len=clip_len, interval=interval, size=size, resize_short=resize_short,
         layers=(layer,), pooling=pooling, device=device, batch_size=batch_size, workers=workers,
-        progress=progress,
+        progress=progress, modality=modality,
     )
     gallery = extract_features(backbone, train_records, reader, **common)
     queries = extract_features(backbone, test_records, reader, **common)

@@ -9,6 +9,7 @@ scores, and the N×M score matrix of each video is trained with
 - the margin ranking loss of equation (1) (``loss="rank"``, TransRank), or
 - the cross-entropy of equation (2) (``loss="ce"``, TransCls).
 
+The network sees RGB frames or RGBDiff (``modality``; §5.3, Table 7).
 Heads are an fc layer or a 2-layer MLP with 128 hidden units (§5.2, Table 6).
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from vidssl.data.transforms import normalize_on_device
+from vidssl.data.transforms import check_modality, to_model_input
 from vidssl.errors import VidsslError
 from vidssl.losses.ranking import (
     TransformRankingLoss,
@@ -46,8 +47,10 @@ class TransRank(nn.Module):
         head_hidden: int = 128,
         loss: str = "rank",
         margin: float = 1.0,
+        modality: str = "rgb",
     ):
         super().__init__()
+        self.modality = check_modality(modality)
         if loss not in LOSSES:
             raise VidsslError(f"method.loss: expected one of {LOSSES}, got {loss!r}")
         if len(transforms) < 2:
@@ -63,9 +66,9 @@ class TransRank(nn.Module):
         return self.backbone(x)
 
     def scores(self, clips_uint8: torch.Tensor) -> torch.Tensor:
-        """Score matrix S (B, N, M) for uint8 clips (B, N, C, T, H, W)."""
+        """Score matrix S (B, N, M) for uint8 clips (B, N, C, T, H, W) (T + 1 frames for RGBDiff)."""
         b, n = clips_uint8.shape[:2]
-        x = normalize_on_device(clips_uint8.flatten(0, 1))
+        x = to_model_input(clips_uint8.flatten(0, 1), self.modality)
         return self.temporal_head(self.backbone(x)).view(b, n, -1)
 
     def training_step(self, batch: dict) -> tuple[torch.Tensor, dict]:

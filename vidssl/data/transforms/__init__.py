@@ -11,7 +11,11 @@ from vidssl.data.transforms.clip import ClipAugment, EvalTransform
 from vidssl.data.transforms.functional import (
     KINETICS_MEAN,
     KINETICS_STD,
+    MODALITIES,
+    check_modality,
+    frames_for_modality,
     normalize_on_device,
+    to_model_input,
     random_resized_crop_params,
     rgb_diff,
 )
@@ -21,7 +25,11 @@ __all__ = [
     "KINETICS_STD",
     "ClipAugment",
     "EvalTransform",
+    "MODALITIES",
+    "check_modality",
+    "frames_for_modality",
     "normalize_on_device",
+    "to_model_input",
     "random_resized_crop_params",
     "rgb_diff",
 ]

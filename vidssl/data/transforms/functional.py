@@ -352,3 +352,38 @@ def normalize_on_device(x: torch.Tensor) -> torch.Tensor:
     mean = torch.tensor(KINETICS_MEAN, dtype=torch.float32, device=x.device).view(3, 1, 1, 1)
     std = torch.tensor(KINETICS_STD, dtype=torch.float32, device=x.device).view(3, 1, 1, 1)
     return (x.float().div_(255.0) - mean).div_(std)
+
+
+MODALITIES = ("rgb", "rgbdiff")
+"""Network inputs: RGB frames, or RGBDiff (differences of consecutive frames, TransRank §5.3)."""
+
+RGBDIFF_SCALE = 0.225
+"""RGBDiff values (frame[t+1] − frame[t]) / 255 are divided by this (≈ Kinetics' RGB std), so
+differences and normalised RGB live in comparable ranges (ALGORITHMS.md, TransRank)."""
+
+
+def check_modality(modality: str) -> str:
+    if modality not in MODALITIES:
+        raise VidsslError(f"model.modality: expected one of {', '.join(MODALITIES)}, got {modality!r}")
+    return modality
+
+
+def frames_for_modality(clip_len: int, modality: str) -> int:
+    """Frames a sampler must decode for a ``clip_len``-frame network input: RGBDiff needs one more
+    (T+1 frames give T differences, so the input keeps the RGB clip's shape; ALGORITHMS.md)."""
+    return clip_len + 1 if check_modality(modality) == "rgbdiff" else clip_len
+
+
+def to_model_input(x: torch.Tensor, modality: str = "rgb") -> torch.Tensor:
+    """uint8 clips (..., C, T', H, W) on the device → the float network input of ``modality``.
+
+    ``rgb``: :func:`normalize_on_device`. ``rgbdiff``: the T' − 1 consecutive
+    differences, ``(x[t+1] − x[t]) / 255 / RGBDIFF_SCALE``; a clip sampled with
+    :func:`frames_for_modality` frames gives back the configured clip length.
+    """
+    if check_modality(modality) == "rgb":
+        return normalize_on_device(x)
+    if x.dtype != torch.uint8 or x.dim() < 4 or x.shape[-4] != 3 or x.shape[-3] < 2:
+        raise VidsslError(f"rgbdiff input expects uint8 (..., 3, T+1, H, W), got {x.dtype} {tuple(x.shape)}")
+    frames = x.float()
+    return (frames[..., 1:, :, :] - frames[..., :-1, :, :]).div_(255.0 * RGBDIFF_SCALE)
