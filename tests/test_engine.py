@@ -341,6 +341,23 @@ def test_no_weight_decay_on_biases_and_norm_parameters():
     assert optimizer.param_groups[0]["nesterov"] is True
 
 
+def test_adamw_step_matches_the_adam_update_rule_and_bad_names_are_rejected():
+    torch.manual_seed(0)
+    layer = nn.Linear(3, 1)
+    optimizer = build_optimizer(layer, quiet_config(optimizer="adamw", lr=0.01, momentum=0.9, weight_decay=0.1))
+    assert isinstance(optimizer, torch.optim.AdamW)
+    w0 = layer.weight.detach().clone()
+    loss = layer(torch.ones(1, 3)).sum()
+    loss.backward()
+    grad = layer.weight.grad.clone()
+    optimizer.step()
+    # first Adam step: decoupled decay, then m̂/(sqrt(v̂)+eps) = g/(|g|+eps)
+    expected = w0 * (1 - 0.01 * 0.1) - 0.01 * grad / (grad.abs() + 1e-8)
+    assert torch.allclose(layer.weight, expected, atol=1e-6)
+    with pytest.raises(VidsslError, match="train.optimizer"):
+        build_optimizer(layer, quiet_config(optimizer="lamb"))
+
+
 # ---------------------------------------------------------------- logs
 
 

@@ -71,6 +71,7 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 1e-4
     nesterov: bool = False
+    optimizer: str = "sgd"         # "sgd" (the papers) | "adamw" (momentum -> beta1; faster on short CPU runs)
     schedule: str = "cosine"  # "cosine" | "multistep" | "constant"
     milestones: tuple[float, ...] = (0.6, 0.8)  # fractions of the epochs (TransRank App. C.1: x0.1 at 3/5, 4/5)
     gamma: float = 0.1
