@@ -141,3 +141,25 @@ def test_paper_scale_configs_build_and_run_two_steps(ucf, tmp_path, capsys, conf
     assert code == 0, err
     state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
     assert state["epoch"] == 1
+
+
+def test_quickstart_writes_results_report_and_plots(tmp_path, capsys):
+    overrides = [o for o in TINY if not o.startswith("model.")] + [
+        "data.synth_per_class=3", "data.cache_short_side=32", "eval.finetune.label_fraction=0.5",
+    ]
+    out = tmp_path / "qs"
+    code, stdout, err = run_cli(["quickstart", "--out", str(out), *overrides], capsys)
+    assert code == 0, err
+    results = json.loads((out / "results.json").read_text())
+    for model in ("pretrained", "random_init"):
+        recalls = results[model]["retrieval"]
+        assert set(recalls) == {"R@1", "R@5", "R@10", "R@20", "R@50"}
+        assert all(0.0 <= v <= 1.0 for v in recalls.values())
+        assert recalls["R@1"] <= recalls["R@5"] <= recalls["R@10"] <= recalls["R@20"] <= recalls["R@50"]
+        assert 0.0 <= results[model]["finetune"]["video_acc"] <= 1.0
+    assert results["wall_seconds"] > 0
+    report = (out / "report.md").read_text()
+    assert "| pretrained |" in report and "| random init |" in report
+    for name in ("pretext_loss", "pretext_accuracy", "retrieval_recall", "finetune_accuracy"):
+        assert (out / "plots" / f"{name}.png").stat().st_size > 1000
+    assert "| pretrained |" in stdout
