@@ -25,7 +25,8 @@ def quickstart(out: str | Path, *, config: str = "quickstart", overrides: list[s
     out = Path(out)
     cfg = load_run_config(config, list(overrides))
     print(f"[1/3] pretraining TransRank-T ({cfg.model.backbone} backbone, {cfg.train.epochs} epochs) → {out / 'pretrain'}")
-    method, history = pretrain(cfg, out / "pretrain", resume=True)
+    resume = (out / "pretrain" / "checkpoints" / "last.pt").is_file()  # a rerun continues or reuses the run
+    method, history = pretrain(cfg, out / "pretrain", resume=resume)
     data = load_eval_data(cfg)
     backbones = {"pretrained": method.backbone, "random_init": random_init_backbone(cfg)}
     results: dict = {}
