@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 
 import torch
@@ -16,6 +15,7 @@ from vidssl.engine.checkpoint import save_checkpoint
 from vidssl.engine.distributed import barrier, init_distributed, is_main
 from vidssl.engine.trainer import fit
 from vidssl.errors import VidsslError
+from vidssl.fileio import write_text_atomic
 from vidssl.models import build_backbone
 
 PACKAGED_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
@@ -39,10 +39,7 @@ def load_run_config(name: str, overrides: list[str] = ()) -> RunConfig:
 
 
 def write_yaml_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(yaml.safe_dump(data, sort_keys=False))
-    os.replace(tmp, path)
+    write_text_atomic(path, yaml.safe_dump(data, sort_keys=False))
 
 
 def pretrain(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False):

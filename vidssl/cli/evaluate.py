@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 from pathlib import Path
 
 from vidssl.cli import build
@@ -14,6 +12,7 @@ from vidssl.engine.trainer import TrainConfig
 from vidssl.eval.finetune import default_finetune_augment, finetune
 from vidssl.eval.retrieval import evaluate_retrieval
 from vidssl.errors import VidsslError
+from vidssl.fileio import write_json_atomic
 
 
 def evaluate_command(protocol: str, backbone_path: str, *, config: str | None, overrides: list[str], out: str | None) -> dict:
@@ -33,7 +32,7 @@ def evaluate_command(protocol: str, backbone_path: str, *, config: str | None, o
     else:
         results = run_finetune(cfg, backbone, data, out_dir / "finetune")
         results.pop("history", None)
-    write_json_atomic(out_dir / f"eval_{protocol}.json", results)
+    write_json_atomic(out_dir / f"eval_{protocol}.json", results, indent=2)
     return results
 
 
@@ -78,8 +77,3 @@ def run_finetune(cfg: RunConfig, backbone, data: dict, run_dir: Path, *, progres
     )
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)

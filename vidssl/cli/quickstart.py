@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 from vidssl.cli.commands import load_run_config, pretrain, random_init_backbone
-from vidssl.cli.evaluate import load_eval_data, run_finetune, run_retrieval, write_json_atomic
+from vidssl.cli.evaluate import load_eval_data, run_finetune, run_retrieval
 from vidssl.config.loading import to_dict
 from vidssl.eval import plots
+from vidssl.fileio import write_json_atomic, write_text_atomic
 
 KS = (1, 5, 10, 20, 50)
 MODELS = ("pretrained", "random_init")
@@ -42,10 +43,10 @@ def quickstart(out: str | Path, *, config: str = "quickstart", overrides: list[s
         }
     results["wall_seconds"] = round(time.time() - start, 1)
     results["config"] = to_dict(cfg)
-    write_json_atomic(out / "results.json", results)
+    write_json_atomic(out / "results.json", results, indent=2)
     plot_paths = make_plots(out / "plots", history, finetune_histories, results)
     table = results_table(results)
-    (out / "report.md").write_text(report_markdown(results, table, plot_paths, out))
+    write_text_atomic(out / "report.md", report_markdown(results, table, plot_paths, out))
     print()
     print(table)
     print(verdict(results))

@@ -15,7 +15,6 @@ import csv
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from tqdm.auto import tqdm
 
 from vidssl.data.video import VideoMeta, probe, probe_frames
 from vidssl.errors import CorruptVideoError, VidsslError
+from vidssl.fileio import write_json_atomic
 
 FORMATS = ("folder", "ucf101", "hmdb51", "kinetics", "sthsth", "csv")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".webm", ".mkv", ".mov")
@@ -563,15 +563,7 @@ def _load_index(file: Path) -> dict[str, Any]:
 def _save_index(file: Path, index: dict[str, Any]) -> None:
     """Write the index atomically; an unwritable cache only costs re-probing next time."""
     try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=file.parent, suffix=".json.tmp")
-        try:
-            with os.fdopen(handle, "w") as stream:
-                json.dump(index, stream)
-            os.replace(temp, file)
-        finally:
-            if os.path.exists(temp):
-                os.remove(temp)
+        write_json_atomic(file, index)
     except OSError as err:
         warnings.warn(f"{file}: cannot write probe index ({err}); videos will be probed again", stacklevel=3)
 

@@ -38,6 +38,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from vidssl.errors import CorruptVideoError, VidsslError
+from vidssl.fileio import write_json_atomic
 
 # Errors PyAV raises for unreadable input; av.FFmpegError also covers missing files.
 _DECODE_ERRORS = (av.FFmpegError, OSError)
@@ -536,7 +537,7 @@ def _update_manifest(cache: Path, entries: dict[str, str]) -> None:
     if all(manifest.get(path) == name for path, name in entries.items()):
         return
     manifest.update(entries)
-    _write_json_atomically(cache / MANIFEST_NAME, manifest)
+    write_json_atomic(cache / MANIFEST_NAME, manifest)
 
 
 def _load_manifest(cache: Path) -> dict[str, str]:
@@ -552,17 +553,6 @@ def _load_manifest(cache: Path) -> dict[str, str]:
     return manifest
 
 
-def _write_json_atomically(file: Path, payload: Any) -> None:
-    """Write JSON to a temp file in the same folder, then rename over ``file``."""
-    handle, temp = tempfile.mkstemp(dir=file.parent, suffix=".json.tmp")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(payload, stream)
-        os.replace(temp, file)
-    except BaseException:
-        if os.path.exists(temp):
-            os.remove(temp)
-        raise
 
 
 class CachedReader:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import csv
 import math
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
+
+from vidssl.fileio import atomic_write
 
 __all__ = ["RunningMeans", "MetricsLogger", "write_metrics_csv", "format_epoch_summary", "as_float"]
 
@@ -56,18 +56,10 @@ def _csv_columns(rows: list[Mapping[str, Any]]) -> list[str]:
 
 def write_metrics_csv(path: str | Path, rows: list[Mapping[str, Any]]) -> None:
     """Write ``rows`` (one dict per epoch) as CSV atomically; a key missing from a row leaves its cell empty."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=_csv_columns(rows), restval="")
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=_csv_columns(rows), restval="")
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def _open_summary_writer(log_dir: Path, purge_step: int | None) -> Any:
