@@ -36,8 +36,8 @@ def plot_curves(
 ) -> Path:
     """One panel per key (e.g. ``loss``, ``acc``) of its value per epoch.
 
-    ``history_rows``: one dict per epoch (``fit``'s history); the x value is
-    ``row["epoch"]`` when present, else the row's position (1-based).
+    ``history_rows``: one dict per epoch (``fit``'s history, whose ``epoch`` is
+    0-based); the x axis numbers epochs from 1, as the training log prints them.
     Rows without a key are skipped in its panel; a key in no row is an error.
     """
     if not history_rows:
@@ -47,7 +47,7 @@ def plot_curves(
     fig = Figure(figsize=(4.2 * len(keys), 3.4))
     for i, key in enumerate(keys):
         points = [
-            (float(row.get("epoch", n + 1)), float(row[key]))
+            (float(row.get("epoch", n)) + 1, float(row[key]))
             for n, row in enumerate(history_rows)
             if row.get(key) is not None
         ]
