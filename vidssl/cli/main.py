@@ -82,14 +82,15 @@ def run_synth(args) -> int:
 
 def run_pretrain(args) -> int:
     from vidssl.cli.commands import load_run_config, pretrain
-    from vidssl.engine.distributed import cleanup
+    from vidssl.engine.distributed import cleanup, is_main
 
     cfg = load_run_config(args.config, args.overrides)
     try:
         _, history = pretrain(cfg, args.out, resume=args.resume)
+        main_process = is_main()
     finally:
         cleanup()  # leaves the process group torchrun made, if any
-    if history:
+    if history and main_process:
         last = history[-1]
         print(f"done: {len(history)} epochs, last loss {last.get('loss', float('nan')):.4f}; backbone in {Path(args.out) / 'backbone.pt'}")
     return 0
