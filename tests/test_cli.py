@@ -1,6 +1,9 @@
 """The command line end to end: bad input → one line and exit 2; a tiny pretrain → eval round trip;
 the paper-scale configs build and run two steps with CPU-sized overrides."""
+import csv
 import json
+import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -163,3 +166,20 @@ def test_quickstart_writes_results_report_and_plots(tmp_path, capsys):
     for name in ("pretext_loss", "pretext_accuracy", "retrieval_recall", "finetune_accuracy"):
         assert (out / "plots" / f"{name}.png").stat().st_size > 1000
     assert "| pretrained |" in stdout
+
+
+def test_video_that_fails_to_decode_during_training_is_skipped_and_counted(tmp_path, capsys):
+    fixture = make_ucf101(tmp_path / "ds", classes=("Basketball", "Biking"), groups=2, clips=2)
+    args = ["pretrain", "quickstart", *data_overrides(fixture), *TINY, "data.cache_short_side=0"]
+    code, _, err = run_cli(args + ["--out", str(tmp_path / "run1")], capsys)  # indexes the videos
+    assert code == 0, err
+    # damage one indexed video after the fact, keeping its size and mtime, so only decoding can notice
+    victim = Path(fixture.expected["train"][0][0])
+    stat = victim.stat()
+    victim.write_bytes(b"\x00" * stat.st_size)
+    os.utime(victim, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    code, out, err = run_cli(args + ["--out", str(tmp_path / "run2")], capsys)
+    assert code == 0, err
+    rows = list(csv.DictReader((tmp_path / "run2" / "logs" / "metrics.csv").open()))
+    assert [int(float(r["skipped"])) for r in rows] == [1]
+    assert "skipped 1 corrupt video" in out  # the per-epoch summary line

@@ -142,5 +142,5 @@ def format_epoch_summary(row: Mapping[str, Any], *, epochs: int) -> str:
     line = "  ".join(parts) + f"  ({float(row['seconds']):.1f} s, {float(row['samples_per_s']):.1f} samples/s)"
     skipped = int(row.get("skipped", 0))
     if skipped > 0:
-        line += f", skipped {skipped} corrupt videos"
+        line += f", skipped {skipped} corrupt video{'s' if skipped > 1 else ''}"
     return line
