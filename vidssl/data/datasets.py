@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from vidssl.progress import progress_bar
 
 from vidssl.data.video import VideoMeta, probe, probe_frames
 from vidssl.errors import CorruptVideoError, VidsslError
@@ -512,7 +512,7 @@ def _probe_all(
     keys = {path: _file_key(path, frame_template) for path in paths}
     todo = [path for path in paths if keys[path] is None or _cached_key(index.get(path)) != keys[path]]
     if todo:
-        bar = tqdm(total=len(todo), desc="probing videos", unit="video", disable=not progress)
+        bar = progress_bar(total=len(todo), desc="probing videos", unit="video", enabled=progress)
         with bar, concurrent.futures.ThreadPoolExecutor(max_workers=_PROBE_THREADS) as pool:
             futures = {pool.submit(_probe_one, path, keys[path], frame_template): path for path in todo}
             for future in concurrent.futures.as_completed(futures):

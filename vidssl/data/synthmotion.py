@@ -116,7 +116,7 @@ from typing import Any, Callable, Sequence
 import av
 import cv2
 import numpy as np
-from tqdm import tqdm
+from vidssl.progress import progress_bar
 
 from vidssl.errors import VidsslError
 
@@ -1222,7 +1222,7 @@ def _one_thread_each() -> None:
 
 def _render_all(jobs: list[tuple[VideoPlan, str, int]], *, workers: int, progress: bool) -> None:
     """Render and write every job, over ``workers`` processes (inline when workers <= 1)."""
-    with tqdm(total=len(jobs), desc="SynthMotion", unit="video", disable=not progress) as bar:
+    with progress_bar(total=len(jobs), desc="SynthMotion", unit="video", enabled=progress) as bar:
         if workers <= 1:
             for job in jobs:
                 _render_and_write(job)

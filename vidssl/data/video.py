@@ -35,7 +35,7 @@ from typing import Any, Protocol
 import av
 import cv2
 import numpy as np
-from tqdm.auto import tqdm
+from vidssl.progress import progress_bar
 
 from vidssl.errors import CorruptVideoError, VidsslError
 from vidssl.fileio import write_json_atomic
@@ -482,7 +482,7 @@ def _run_cache_jobs(jobs: list[tuple], workers: int, progress: bool) -> list[tup
     outcomes: list[tuple[int, ...] | CorruptVideoError] = []
     if not jobs:
         return outcomes
-    bar = tqdm(total=len(jobs), desc="caching frames", unit="video", disable=not progress)
+    bar = progress_bar(total=len(jobs), desc="caching frames", unit="video", enabled=progress)
     with bar:
         if workers <= 1:
             for job in jobs:

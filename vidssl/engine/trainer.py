@@ -38,7 +38,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
-from tqdm import tqdm
+from vidssl.progress import progress_bar
 
 from vidssl.engine.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from vidssl.engine.distributed import DistInfo, init_distributed
@@ -273,13 +273,13 @@ def train_one_epoch(
     started = time.perf_counter()
     params = [p for group in optimizer.param_groups for p in group["params"]]
     amp_dtype = AMP_DTYPES[cfg.amp_dtype]
-    bar = tqdm(
+    bar = progress_bar(
         loader.loader,
         total=steps_per_epoch,
         desc=f"epoch {epoch + 1}/{cfg.epochs}",
         leave=False,
         dynamic_ncols=True,
-        disable=not (cfg.progress and info.rank == 0),
+        enabled=cfg.progress and info.rank == 0,
     )
     try:
         for step, batch in enumerate(bar):

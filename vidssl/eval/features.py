@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm import tqdm
+from vidssl.progress import progress_bar
 
 from vidssl.data.datasets import VideoDataset, VideoRecord
 from vidssl.data.sampling import clip_span, fit_to_video, uniform_clip_starts
@@ -152,7 +152,7 @@ def iterate_eval_batches(
     loader: DataLoader, *, device: str | torch.device, progress: bool, desc: str, modality: str = "rgb"
 ) -> Iterator[tuple[torch.Tensor, dict]]:
     """Yield ``(float network input (B·N, C, T, H, W) on device, batch)`` for each batch of ``loader``."""
-    for batch in tqdm(loader, desc=desc, disable=not progress, leave=False):
+    for batch in progress_bar(loader, desc=desc, enabled=progress, leave=False):
         clips = batch["clips"].to(device, non_blocking=True)
         yield to_model_input(clips.flatten(0, 1), modality), batch
 
