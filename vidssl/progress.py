@@ -12,7 +12,10 @@ import os
 import sys
 from typing import Any
 
-from tqdm.auto import tqdm
+# Plain tqdm, not tqdm.auto: the asyncio flavour that tqdm.auto picks calls iter() on what it wraps
+# as soon as it is built, and a DataLoader iterator draws its workers' base seed when created, so the
+# resumed-run test (tests/test_engine.py) saw different batches.
+from tqdm import tqdm
 
 
 def bars_wanted(enabled: bool = True) -> bool:
