@@ -465,6 +465,32 @@ def test_projectiles_fall_back_to_the_ground_and_bounce_lower() -> None:
         assert len(apexes) >= 2 and np.all(np.diff(ground - np.array(apexes)) < 0)  # each bounce lower
 
 
+def plan_speeds(class_name: str, speed_range: tuple[float, float] = (0.8, 1.25)) -> np.ndarray:
+    plans = sm.plan_class(
+        sm.class_spec(class_name), per_class=40, seed=0, appearance_bias=0.0,
+        size_range=((32, 32), (40, 40)), length_range=(2, 2), speed_range=speed_range, test_fraction=0.3,
+    )  # fmt: skip
+    return np.array([plan.speed for plan in plans])
+
+
+def test_a_video_speed_is_its_class_tempo_times_a_per_video_factor() -> None:
+    for spec in sm.SYNTH_CLASSES:
+        factors = plan_speeds(spec.name) / spec.tempo
+        assert factors.min() >= 0.8 and factors.max() <= 1.25, spec.name
+        assert factors.max() / factors.min() > 1.3, spec.name  # the factor varies per video
+        np.testing.assert_allclose(plan_speeds(spec.name, (1.0, 1.0)), spec.tempo)
+
+
+def test_mirror_partners_share_a_tempo_and_tempos_differ_between_motions() -> None:
+    for spec in sm.SYNTH_CLASSES:
+        if spec.mirror_of:
+            assert sm.class_spec(spec.mirror_of).tempo == spec.tempo, spec.name
+    tempos = {spec.tempo for spec in sm.SYNTH_CLASSES}
+    motions = {min(spec.name, spec.mirror_of or spec.name) for spec in sm.SYNTH_CLASSES}  # a pair counts once
+    assert len(tempos) == len(motions)
+    assert max(tempos) / min(tempos) >= 3.0  # as different as walking and running, or more
+
+
 def test_every_motion_type_has_classes() -> None:
     names = sm.class_names()
     assert len(names) == len(set(names)) >= 12
@@ -531,9 +557,9 @@ def test_second_call_reuses_and_changed_arguments_regenerate(tmp_path: Path, mon
     sm.generate_synthmotion(out, seed=2, workers=1, **TINY)
     assert some_video.is_file()
     metadata = json.loads((out / "metadata.json").read_text())
-    (out / "metadata.json").write_text(json.dumps({**metadata, "version": 1}))  # made by the time-reverse generator
+    (out / "metadata.json").write_text(json.dumps({**metadata, "version": 2}))  # made before class tempos
     sm.generate_synthmotion(out, seed=2, workers=1, **TINY)
-    assert json.loads((out / "metadata.json").read_text())["version"] == sm.GENERATOR_VERSION == 2
+    assert json.loads((out / "metadata.json").read_text())["version"] == sm.GENERATOR_VERSION == 3
 
 
 def test_interrupted_generation_leaves_nothing_that_looks_complete(tmp_path: Path, monkeypatch) -> None:

@@ -47,34 +47,42 @@ slow, and with the arrow of time that gives away the direction: a one-way
 motion cannot be irreversible and look the same to such a bag both ways.)
 
 =========  ===========  ===================================================================
-Class      Motion type  What moves (screen axes: x right, y down)
+Class      Motion type  What moves (screen axes: x right, y down); tempo
 =========  ===========  ===================================================================
-MoveLeft   linear       actor slides right -> left along a horizontal lane, slowing down
-MoveRight  linear       actor slides left -> right, slowing down (mirror of MoveLeft)
-MoveUp     linear       actor slides bottom -> top along a vertical lane, slowing down
-MoveDown   linear       actor slides top -> bottom, slowing down (mirror of MoveUp)
-Throw      projectile   actor flies across on a parabolic arc, lands, bounces twice
-Bounce     projectile   actor drops from high up in place and bounces, ever lower
-Approach   local        actor grows in place (comes closer), 0.45x -> 1.6x, fast then settling
-Recede     local        actor shrinks in place, 1.6x -> 0.45x, fast then settling (mirror of Approach)
-RotateCW   local        actor spins clockwise in place, one turn per cycle, slowing down
-RotateCCW  local        actor spins counter-clockwise, slowing down (mirror of RotateCW)
-FadeIn     local        actor appears in place, opacity 0.1 -> 1, fast then settling
-FadeOut    local        actor disappears in place, opacity 1 -> 0.1 (mirror of FadeIn)
-OrbitCW    oscillatory  actor circles clockwise around a centre, one lap per cycle, slowing
-OrbitCCW   oscillatory  actor circles counter-clockwise, slowing (mirror of OrbitCW)
-Swing      oscillatory  actor swings like a damped pendulum bob hung above the frame
-Jump       oscillatory  actor hops up and down in place, two hops per cycle, each lower
-Jitter     random_walk  actor trembles around a fixed spot (fast random offsets)
-Wander     random_walk  actor drifts by a reflected Brownian walk, slowing within a cycle
+MoveLeft   linear       actor slides right -> left along a horizontal lane, slowing down; 1.0
+MoveRight  linear       actor slides left -> right, slowing down (mirror of MoveLeft); 1.0
+MoveUp     linear       actor slides bottom -> top along a vertical lane, slowing down; 0.8
+MoveDown   linear       actor slides top -> bottom, slowing down (mirror of MoveUp); 0.8
+Throw      projectile   actor flies across on a parabolic arc, lands, bounces twice; 1.6
+Bounce     projectile   actor drops from high up in place and bounces, ever lower; 1.25
+Approach   local        actor grows in place (comes closer), 0.45x -> 1.6x, fast then settling; 0.63
+Recede     local        actor shrinks in place, 1.6x -> 0.45x, fast then settling (mirror of Approach); 0.63
+RotateCW   local        actor spins clockwise in place, one turn per cycle, slowing down; 1.4
+RotateCCW  local        actor spins counter-clockwise, slowing down (mirror of RotateCW); 1.4
+FadeIn     local        actor appears in place, opacity 0.1 -> 1, fast then settling; 0.5
+FadeOut    local        actor disappears in place, opacity 1 -> 0.1 (mirror of FadeIn); 0.5
+OrbitCW    oscillatory  actor circles clockwise around a centre, one lap per cycle, slowing; 1.1
+OrbitCCW   oscillatory  actor circles counter-clockwise, slowing (mirror of OrbitCW); 1.1
+Swing      oscillatory  actor swings like a damped pendulum bob hung above the frame; 0.7
+Jump       oscillatory  actor hops up and down in place, two hops per cycle, each lower; 1.8
+Jitter     random_walk  actor trembles around a fixed spot (fast random offsets); 2.0
+Wander     random_walk  actor drifts by a reflected Brownian walk, slowing within a cycle; 0.56
 =========  ===========  ===================================================================
 
 Time and speed: frame ``t`` of a video is at motion phase
 ``u = phase0 + speed * t / CYCLE_FRAMES``; one unit of phase is one cycle of
-the class's motion (one crossing, one lap, one turn, one fade, one throw). The
-intrinsic ``speed`` is log-uniform in ``speed_range``, so a clip played at 2x
-moves visibly faster than at 1x, but a fast actor at 1x can look like a slow
-one at 2x: only relative playback speed is learnable, as in real video.
+the class's motion (one crossing, one lap, one turn, one fade, one throw).
+A video's intrinsic ``speed`` is its class's ``tempo`` times a per-video
+factor, log-uniform in ``speed_range`` (default 0.8-1.25), so speeds span
+0.4x-2.5x over the dataset. Actions have natural tempos (a tremble is quicker
+than a drift, a hop quicker than a fade; SpeedNet's premise is that judging
+playback speed means knowing them), so tempos differ between motions, but the
+two classes of a mirror pair share theirs: tempo never separates a pair. A
+clip played at 2x moves visibly faster than at 1x, yet a quick class at 1x can
+look like a slow one at 2x: only knowing what moves tells the absolute speed.
+Generator version 2 drew one speed range (0.5x-2x) for every class, which made
+speed a nuisance variable independent of the class: features that learned it
+grouped videos by speed, not by motion.
 A crossing, zoom or fade that reaches the end of its range re-enters at the
 other end (the actor jumps across the frame, back to its smallest size or
 faintest opacity) and carries on.
@@ -120,7 +128,7 @@ from vidssl.progress import progress_bar
 
 from vidssl.errors import VidsslError
 
-GENERATOR_VERSION = 2  # 2: mirror pairs and an arrow of time (1: time-reverse pairs)
+GENERATOR_VERSION = 3  # 3: class tempos; 2: mirror pairs and an arrow of time (1: time-reverse pairs)
 CYCLE_FRAMES = 48  # frames one motion cycle lasts at intrinsic speed 1
 KEYFRAME_INTERVAL = 16  # frames between H.264 keyframes, so readers' seeks pay off
 CRF = 23
@@ -487,6 +495,8 @@ class ClassSpec:
     OrbitCW/OrbitCCW), in log scale about the middle of ``ZOOM_RANGE``
     (Approach/Recede) or in opacity about the middle of ``FADE_RANGE``
     (FadeIn/FadeOut). Unlike a time reverse, the mirror keeps the arrow of time.
+    ``tempo`` is the class's natural speed, the factor on every video's
+    per-video speed; mirror partners share it.
     """
 
     name: str
@@ -496,29 +506,47 @@ class ClassSpec:
     shape: str  # the class's own look, used when a group takes it (appearance_bias)
     hue: float
     mirror_of: str | None = None
+    tempo: float = 1.0
 
 
 SYNTH_CLASSES: tuple[ClassSpec, ...] = (
-    ClassSpec("MoveLeft", "linear", move_left, "slides right to left, slowing down", "disc", 0.00, "MoveRight"),
-    ClassSpec("MoveRight", "linear", move_right, "slides left to right, slowing down", "square", 0.06, "MoveLeft"),
-    ClassSpec("MoveUp", "linear", move_up, "slides bottom to top, slowing down", "triangle", 0.12, "MoveDown"),
-    ClassSpec("MoveDown", "linear", move_down, "slides top to bottom, slowing down", "star", 0.18, "MoveUp"),
-    ClassSpec("Throw", "projectile", throw, "parabolic arc across, then bounces", "cross", 0.24),
-    ClassSpec("Bounce", "projectile", bounce, "drops in place and bounces lower and lower", "disc", 0.30),
-    ClassSpec("Approach", "local", approach, "grows in place, fast then settling", "square", 0.36, "Recede"),
-    ClassSpec("Recede", "local", recede, "shrinks in place, fast then settling", "triangle", 0.42, "Approach"),
-    ClassSpec("RotateCW", "local", rotate_cw, "spins clockwise in place, slowing down", "star", 0.48, "RotateCCW"),
-    ClassSpec(
-        "RotateCCW", "local", rotate_ccw, "spins counter-clockwise in place, slowing down", "cross", 0.54, "RotateCW"
-    ),
-    ClassSpec("FadeIn", "local", fade_in, "appears in place, fast then settling", "disc", 0.60, "FadeOut"),
-    ClassSpec("FadeOut", "local", fade_out, "disappears in place, fast then settling", "square", 0.66, "FadeIn"),
-    ClassSpec("OrbitCW", "oscillatory", orbit_cw, "circles clockwise, slowing down", "triangle", 0.72, "OrbitCCW"),
-    ClassSpec("OrbitCCW", "oscillatory", orbit_ccw, "circles counter-clockwise, slowing down", "star", 0.78, "OrbitCW"),
-    ClassSpec("Swing", "oscillatory", swing, "swings like a damped pendulum", "cross", 0.84),
-    ClassSpec("Jump", "oscillatory", jump, "hops up and down in place, each hop lower", "disc", 0.90),
-    ClassSpec("Jitter", "random_walk", jitter, "trembles around a spot", "square", 0.95),
-    ClassSpec("Wander", "random_walk", wander, "drifts by a Brownian walk, slowing down", "star", 0.03),
+    # name, motion type, motion, description, own shape, own hue, mirror partner, tempo
+    ClassSpec("MoveLeft", "linear", move_left, "slides right to left, slowing down",
+              "disc", 0.00, "MoveRight", 1.0),
+    ClassSpec("MoveRight", "linear", move_right, "slides left to right, slowing down",
+              "square", 0.06, "MoveLeft", 1.0),
+    ClassSpec("MoveUp", "linear", move_up, "slides bottom to top, slowing down",
+              "triangle", 0.12, "MoveDown", 0.8),
+    ClassSpec("MoveDown", "linear", move_down, "slides top to bottom, slowing down",
+              "star", 0.18, "MoveUp", 0.8),
+    ClassSpec("Throw", "projectile", throw, "parabolic arc across, then bounces",
+              "cross", 0.24, None, 1.6),
+    ClassSpec("Bounce", "projectile", bounce, "drops in place and bounces lower and lower",
+              "disc", 0.30, None, 1.25),
+    ClassSpec("Approach", "local", approach, "grows in place, fast then settling",
+              "square", 0.36, "Recede", 0.63),
+    ClassSpec("Recede", "local", recede, "shrinks in place, fast then settling",
+              "triangle", 0.42, "Approach", 0.63),
+    ClassSpec("RotateCW", "local", rotate_cw, "spins clockwise in place, slowing down",
+              "star", 0.48, "RotateCCW", 1.4),
+    ClassSpec("RotateCCW", "local", rotate_ccw, "spins counter-clockwise in place, slowing down",
+              "cross", 0.54, "RotateCW", 1.4),
+    ClassSpec("FadeIn", "local", fade_in, "appears in place, fast then settling",
+              "disc", 0.60, "FadeOut", 0.5),
+    ClassSpec("FadeOut", "local", fade_out, "disappears in place, fast then settling",
+              "square", 0.66, "FadeIn", 0.5),
+    ClassSpec("OrbitCW", "oscillatory", orbit_cw, "circles clockwise, slowing down",
+              "triangle", 0.72, "OrbitCCW", 1.1),
+    ClassSpec("OrbitCCW", "oscillatory", orbit_ccw, "circles counter-clockwise, slowing down",
+              "star", 0.78, "OrbitCW", 1.1),
+    ClassSpec("Swing", "oscillatory", swing, "swings like a damped pendulum",
+              "cross", 0.84, None, 0.7),
+    ClassSpec("Jump", "oscillatory", jump, "hops up and down in place, each hop lower",
+              "disc", 0.90, None, 1.8),
+    ClassSpec("Jitter", "random_walk", jitter, "trembles around a spot",
+              "square", 0.95, None, 2.0),
+    ClassSpec("Wander", "random_walk", wander, "drifts by a Brownian walk, slowing down",
+              "star", 0.03, None, 0.56),
 )
 
 _CLASS_BY_NAME = {spec.name: spec for spec in SYNTH_CLASSES}
@@ -1058,7 +1086,7 @@ def plan_class(
                     height=_even_size(rng, *size_range[0]),
                     width=_even_size(rng, *size_range[1]),
                     num_frames=int(rng.integers(length_range[0], length_range[1] + 1)),
-                    speed=_log_uniform(rng, *speed_range),
+                    speed=spec.tempo * _log_uniform(rng, *speed_range),
                     phase0=float(rng.random()),
                     group=g + 1,
                     clip=c + 1,
@@ -1260,7 +1288,7 @@ def generate_synthmotion(
     appearance_bias: float = 0.0,
     size_range: tuple[tuple[int, int], tuple[int, int]] = ((96, 128), (120, 176)),
     length_range: tuple[int, int] = (48, 120),
-    speed_range: tuple[float, float] = (0.5, 2.0),
+    speed_range: tuple[float, float] = (0.8, 1.25),
     fps: int = 25,
     test_fraction: float = 0.3,
     workers: int = 2,
@@ -1271,7 +1299,8 @@ def generate_synthmotion(
 
     ``size_range`` is ((H low, H high), (W low, W high)) in pixels, sizes
     rounded down to even; lengths in frames; ``speed_range`` bounds the
-    log-uniform intrinsic speed. If ``out_dir/metadata.json`` records the same
+    log-uniform per-video factor on the class's tempo (intrinsic speed =
+    tempo x factor). If ``out_dir/metadata.json`` records the same
     version and arguments and every file exists, nothing is written. Otherwise
     everything is written to a hidden sibling directory and renamed into
     place at the end, so an interrupted run never leaves a dataset that looks
