@@ -351,6 +351,26 @@ def test_evaluate_retrieval_test_videos_query_train_videos(tmp_path):
     assert result == {"R@1": 2 / 3, "R@3": 2 / 3, "num_queries": 3, "num_gallery": 3}
 
 
+def test_coarse_labels_score_the_same_neighbours_by_group(tmp_path):
+    torch.manual_seed(0)
+    backbone = build_backbone("tiny")
+    train = _write_videos(tmp_path, [(c, _noise_video(20 + c, 10)) for c in range(3)])
+    # Each query is a gallery file under another class: its nearest neighbour is that file.
+    queries = [VideoRecord(train[0].path, 1, train[0].num_frames, 25.0, 32, 32),  # class 0 found; 0 and 1 share a group
+               VideoRecord(train[2].path, 0, train[2].num_frames, 25.0, 32, 32)]  # class 2 found; another group
+    result = evaluate_retrieval(
+        backbone, train, queries, PyAVReader(), ks=(1,), num_clips=2, clip_len=4, size=32, resize_short=32,
+        workers=0, progress=False, coarse_labels=[0, 0, 1],
+    )
+    assert result["R@1"] == 0.0
+    assert result["coarse"] == {"R@1": 0.5}
+    with pytest.raises(VidsslError, match="one group per class"):
+        evaluate_retrieval(
+            backbone, train, queries, PyAVReader(), ks=(1,), num_clips=1, clip_len=4, size=32, resize_short=32,
+            workers=0, progress=False, coarse_labels=[0, 0],
+        )
+
+
 # ---------------------------------------------------------------- finetune
 
 

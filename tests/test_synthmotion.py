@@ -491,6 +491,14 @@ def test_mirror_partners_share_a_tempo_and_tempos_differ_between_motions() -> No
     assert max(tempos) / min(tempos) >= 3.0  # as different as walking and running, or more
 
 
+def test_motion_type_labels_map_classes_to_their_type() -> None:
+    assert sm.motion_type_labels(["Jitter", "MoveLeft", "Throw"]) == [
+        sm.MOTION_TYPES.index("random_walk"), sm.MOTION_TYPES.index("linear"), sm.MOTION_TYPES.index("projectile"),
+    ]  # fmt: skip
+    with pytest.raises(VidsslError, match="Kayaking"):
+        sm.motion_type_labels(["Kayaking"])
+
+
 def test_every_motion_type_has_classes() -> None:
     names = sm.class_names()
     assert len(names) == len(set(names)) >= 12

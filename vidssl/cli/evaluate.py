@@ -45,13 +45,14 @@ def load_eval_data(cfg: RunConfig) -> dict:
     return {"train": both[: len(train)], "test": both[len(train):], "reader": reader, "classes": classes}
 
 
-def run_retrieval(cfg: RunConfig, backbone, data: dict, *, progress: bool = True) -> dict:
+def run_retrieval(cfg: RunConfig, backbone, data: dict, *, progress: bool = True, coarse_labels=None) -> dict:
     e = cfg.eval
     return evaluate_retrieval(
         backbone, data["train"], data["test"], data["reader"],
         layer=e.layer, pooling=e.pooling, num_clips=e.num_clips, clip_len=e.frames, interval=e.interval,
         size=e.size, resize_short=e.resize_short, device=resolve_device(cfg.train.device),
         batch_size=e.batch_size, workers=cfg.train.workers, progress=progress, modality=cfg.model.modality,
+        coarse_labels=coarse_labels,
     )
 
 

@@ -557,6 +557,14 @@ def class_names() -> list[str]:
     return [spec.name for spec in SYNTH_CLASSES]
 
 
+def motion_type_labels(names: Sequence[str]) -> list[int]:
+    """Index in ``MOTION_TYPES`` of each SynthMotion class in ``names`` (a class → motion-type map).
+
+    Unknown names raise :class:`VidsslError` (via :func:`class_spec`).
+    """
+    return [MOTION_TYPES.index(class_spec(name).motion_type) for name in names]
+
+
 def class_spec(name: str) -> ClassSpec:
     """The :class:`ClassSpec` called ``name``; unknown names raise :class:`VidsslError`."""
     try:

@@ -228,13 +228,19 @@ def evaluate_retrieval(
     chunk: int = 4096,
     progress: bool = True,
     modality: str = "rgb",
-) -> dict[str, float]:
+    coarse_labels: Sequence[int] | None = None,
+) -> dict[str, Any]:
     """Video retrieval: test videos query train videos (VCOP split-1 protocol, ALGORITHMS.md §5.2).
 
     Features of ``layer`` (pooled by ``pooling``) averaged over ``num_clips``
     clips per video (:func:`vidssl.eval.features.extract_features`); videos
     that fail to decode are left out of both sides. Returns the ``"R@k"``
     recalls plus ``"num_queries"`` and ``"num_gallery"`` (videos actually used).
+
+    ``coarse_labels[c]`` maps class ``c`` to a coarser group (SynthMotion's
+    motion types, TransRank's motion task): the same neighbours are then also
+    scored at that level, as ``"coarse": {"R@k": ...}`` (a hit = a neighbour
+    of the query's group).
     """
     common = dict(
         num_clips=num_clips, clip_len=clip_len, interval=interval, size=size, resize_short=resize_short,
@@ -258,4 +264,24 @@ def evaluate_retrieval(
     )
     recalls["num_queries"] = int(queries.valid.sum())
     recalls["num_gallery"] = int(gallery.valid.sum())
+    if coarse_labels is not None:
+        to_group = _coarse_map(coarse_labels, int(max(gallery.labels.max(), queries.labels.max())) + 1)
+        recalls["coarse"] = retrieval_recall(
+            queries.by_layer[layer][queries.valid],
+            to_group[queries.labels[queries.valid]],
+            gallery.by_layer[layer][gallery.valid],
+            to_group[gallery.labels[gallery.valid]],
+            ks=ks,
+            chunk=chunk,
+        )
     return recalls
+
+
+def _coarse_map(coarse_labels: Sequence[int], num_classes: int) -> np.ndarray:
+    """``coarse_labels`` as an int64 array, checked to cover every class label seen."""
+    to_group = np.asarray(coarse_labels, dtype=np.int64)
+    if to_group.ndim != 1 or len(to_group) < num_classes:
+        raise VidsslError(
+            f"retrieval coarse_labels: expected one group per class ({num_classes} classes), got {len(to_group)}"
+        )
+    return to_group
