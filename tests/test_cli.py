@@ -146,6 +146,20 @@ def test_paper_scale_configs_build_and_run_two_steps(ucf, tmp_path, capsys, conf
     assert state["epoch"] == 1
 
 
+def test_overrides_may_follow_the_options():
+    from vidssl.cli.main import make_parser, parse_args
+
+    parser = make_parser()
+    args = parse_args(parser, ["eval", "finetune", "random", "eval.frames=4", "--config", "quickstart", "train.lr=0.5",
+                               "--out", "x", "eval.size=16"])
+    assert args.overrides == ["eval.frames=4", "train.lr=0.5", "eval.size=16"]
+    assert (args.config, args.out) == ("quickstart", "x")
+    with pytest.raises(SystemExit):
+        parse_args(parser, ["eval", "finetune", "random", "--config", "quickstart", "stray"])
+    with pytest.raises(SystemExit):
+        parse_args(parser, ["info", "train.lr=0.5"])  # info takes no overrides
+
+
 def test_quickstart_writes_results_report_and_plots(tmp_path, capsys):
     overrides = [o for o in TINY if not o.startswith("model.")] + [
         "data.synth_per_class=3", "data.cache_short_side=32", "eval.finetune.label_fraction=0.5",

@@ -13,9 +13,25 @@ from pathlib import Path
 from vidssl.errors import VidsslError
 
 
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """``parser.parse_args``, but ``key=value`` overrides may also come after the options.
+
+    argparse stops filling a ``nargs="*"`` positional once an option follows it,
+    so ``vidssl eval finetune random --config X eval.finetune.epochs=2`` would
+    otherwise be refused; such trailing ``key=value`` words join ``overrides``.
+    """
+    args, extra = parser.parse_known_args(argv)
+    stray = [word for word in extra if word.startswith("-") or "=" not in word or not hasattr(args, "overrides")]
+    if stray:
+        parser.error(f"unrecognized arguments: {' '.join(stray)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
