@@ -16,7 +16,7 @@ from vidssl.data.transforms import EvalTransform, normalize_on_device
 from vidssl.data.video import PyAVReader, probe
 from vidssl.engine import TrainConfig
 from vidssl.errors import CorruptVideoError, VidsslError
-from vidssl.eval.features import EvalClipSampler, extract_features, pool_feature
+from vidssl.eval.features import EvalClips, EvalClipSampler, extract_features, pool_feature
 from vidssl.eval.finetune import evaluate_classifier, finetune, label_subset
 from vidssl.models import build_backbone
 from vidssl.eval.plots import plot_accuracy_bars, plot_curves, plot_recall_bars
@@ -287,9 +287,9 @@ def test_features_are_the_mean_of_per_clip_features(tmp_path):
     num_clips, clip_len, interval = 3, 4, 2
     with pytest.warns(UserWarning, match="1 of 4 videos failed"):
         feats = extract_features(
-            backbone, records, PyAVReader(), num_clips=num_clips, clip_len=clip_len, interval=interval,
-            size=32, resize_short=32, layers=("layer3", "pool", "layer4"), pooling="avg",
-            batch_size=2, workers=0, progress=False,
+            backbone, records, PyAVReader(),
+            EvalClips(num_clips=num_clips, clip_len=clip_len, interval=interval, size=32, resize_short=32),
+            layers=("layer3", "pool", "layer4"), pooling="avg", batch_size=2, workers=0, progress=False,
         )
     assert feats.labels.tolist() == [0, 1, 1, 2]
     assert feats.valid.tolist() == [True, True, False, True]
@@ -323,7 +323,7 @@ def test_vcop_pooling_feature_size(tmp_path):
     backbone = build_backbone("tiny")
     records = _write_videos(tmp_path, [(0, _noise_video(3, 16))])
     feats = extract_features(
-        backbone, records, PyAVReader(), num_clips=2, clip_len=8, size=32, resize_short=32,
+        backbone, records, PyAVReader(), EvalClips(num_clips=2, clip_len=8, size=32, resize_short=32),
         layers=("layer4",), pooling="vcop", workers=0, progress=False,
     )
     # MaxPool3d kernel/stride (1, 2, 2) keeps C and T and halves H and W of the layer4 map, then flattens
@@ -345,8 +345,8 @@ def test_evaluate_retrieval_test_videos_query_train_videos(tmp_path):
     ]
     with pytest.warns(UserWarning, match="1 of 4 videos failed"):
         result = evaluate_retrieval(
-            backbone, train, queries, PyAVReader(), ks=(1, 3), num_clips=2, clip_len=4, size=32,
-            resize_short=32, workers=0, progress=False,
+            backbone, train, queries, PyAVReader(), EvalClips(num_clips=2, clip_len=4, size=32, resize_short=32),
+            ks=(1, 3), workers=0, progress=False,
         )
     assert result == {"R@1": 2 / 3, "R@3": 2 / 3, "num_queries": 3, "num_gallery": 3}
 
@@ -358,16 +358,15 @@ def test_coarse_labels_score_the_same_neighbours_by_group(tmp_path):
     # Each query is a gallery file under another class: its nearest neighbour is that file.
     queries = [VideoRecord(train[0].path, 1, train[0].num_frames, 25.0, 32, 32),  # class 0 found; 0 and 1 share a group
                VideoRecord(train[2].path, 0, train[2].num_frames, 25.0, 32, 32)]  # class 2 found; another group
+    clips = EvalClips(num_clips=2, clip_len=4, size=32, resize_short=32)
     result = evaluate_retrieval(
-        backbone, train, queries, PyAVReader(), ks=(1,), num_clips=2, clip_len=4, size=32, resize_short=32,
-        workers=0, progress=False, coarse_labels=[0, 0, 1],
+        backbone, train, queries, PyAVReader(), clips, ks=(1,), workers=0, progress=False, coarse_labels=[0, 0, 1],
     )
     assert result["R@1"] == 0.0
     assert result["coarse"] == {"R@1": 0.5}
     with pytest.raises(VidsslError, match="one group per class"):
         evaluate_retrieval(
-            backbone, train, queries, PyAVReader(), ks=(1,), num_clips=1, clip_len=4, size=32, resize_short=32,
-            workers=0, progress=False, coarse_labels=[0, 0],
+            backbone, train, queries, PyAVReader(), clips, ks=(1,), workers=0, progress=False, coarse_labels=[0, 0],
         )
 
 
@@ -392,7 +391,7 @@ def test_video_accuracy_averages_softmax_not_logits():
     records.append(VideoRecord("too_short_on_disk", 0, 300, 25.0, 8, 8))  # reader has 30 frames → corrupt
     with pytest.warns(UserWarning, match="1 of 4 videos failed"):
         result = evaluate_classifier(
-            model, records, FrameIndexReader(30), num_clips=3, clip_len=4, size=8, resize_short=8,
+            model, records, FrameIndexReader(30), EvalClips(num_clips=3, clip_len=4, size=8, resize_short=8),
             batch_size=2, workers=0, progress=False,
         )
     assert result["video_acc"] == 1.0
@@ -419,7 +418,7 @@ def test_finetune_smoke_bright_vs_dark(tmp_path):
     )
     result = finetune(
         backbone, train, test, PyAVReader(), num_classes=2, cfg=cfg, run_dir=tmp_path / "run",
-        clip_len=8, size=32, resize_short=32, label_fraction=0.5, num_test_clips=2, test_batch_size=4,
+        clips=EvalClips(num_clips=2, clip_len=8, size=32, resize_short=32), label_fraction=0.5, test_batch_size=4,
         workers=0, progress=False,
     )
     assert 0.0 <= result["video_acc"] <= 1.0 and 0.0 <= result["clip_acc"] <= 1.0

@@ -8,7 +8,7 @@ from vidssl.config.schema import ClipConfig, MethodConfig
 from vidssl.data.transforms import frames_for_modality, normalize_on_device, to_model_input
 from vidssl.data.transforms.functional import RGBDIFF_SCALE
 from vidssl.errors import VidsslError
-from vidssl.eval.features import extract_features
+from vidssl.eval.features import EvalClips, extract_features
 from vidssl.methods.transrank import TransRank
 from vidssl.models import build_backbone
 
@@ -67,8 +67,8 @@ def test_features_with_rgbdiff_equal_backbone_on_hand_made_differences(tmp_path)
     record = VideoRecord(str(path), 0, meta.num_frames, meta.fps, meta.height, meta.width)
     torch.manual_seed(0)
     backbone = build_backbone("tiny").eval()
-    feats = extract_features(backbone, [record], PyAVReader(), num_clips=1, clip_len=4, size=32, resize_short=32,
-                             workers=0, progress=False, modality="rgbdiff")
+    clips = EvalClips(num_clips=1, clip_len=4, size=32, resize_short=32, modality="rgbdiff")
+    feats = extract_features(backbone, [record], PyAVReader(), clips, workers=0, progress=False)
     frames = PyAVReader().read(str(path), list(range(8, 13)))  # VCOP centre of 20 frames for a 5-frame span
     clip = torch.from_numpy(frames).permute(3, 0, 1, 2).unsqueeze(0)
     with torch.no_grad():

@@ -9,6 +9,7 @@ from vidssl.cli.commands import eval_data_config, load_backbone, load_run_config
 from vidssl.config.schema import RunConfig
 from vidssl.engine.distributed import resolve_device
 from vidssl.engine.trainer import TrainConfig
+from vidssl.eval.features import EvalClips
 from vidssl.eval.finetune import default_finetune_augment, finetune
 from vidssl.eval.retrieval import evaluate_retrieval
 from vidssl.errors import VidsslError
@@ -45,14 +46,21 @@ def load_eval_data(cfg: RunConfig) -> dict:
     return {"train": both[: len(train)], "test": both[len(train):], "reader": reader, "classes": classes}
 
 
+def eval_clips(cfg: RunConfig) -> EvalClips:
+    """The evaluation clips of ``cfg.eval`` in the backbone's input modality."""
+    e = cfg.eval
+    return EvalClips(
+        num_clips=e.num_clips, clip_len=e.frames, interval=e.interval, size=e.size, resize_short=e.resize_short,
+        modality=cfg.model.modality,
+    )
+
+
 def run_retrieval(cfg: RunConfig, backbone, data: dict, *, progress: bool = True, coarse_labels=None) -> dict:
     e = cfg.eval
     return evaluate_retrieval(
-        backbone, data["train"], data["test"], data["reader"],
-        layer=e.layer, pooling=e.pooling, num_clips=e.num_clips, clip_len=e.frames, interval=e.interval,
-        size=e.size, resize_short=e.resize_short, device=resolve_device(cfg.train.device),
-        batch_size=e.batch_size, workers=cfg.train.workers, progress=progress, modality=cfg.model.modality,
-        coarse_labels=coarse_labels,
+        backbone, data["train"], data["test"], data["reader"], eval_clips(cfg),
+        layer=e.layer, pooling=e.pooling, device=resolve_device(cfg.train.device), batch_size=e.batch_size,
+        workers=cfg.train.workers, progress=progress, coarse_labels=coarse_labels,
     )
 
 
@@ -69,12 +77,11 @@ def run_finetune(cfg: RunConfig, backbone, data: dict, run_dir: Path, *, progres
     e = cfg.eval
     return finetune(
         backbone, data["train"], data["test"], data["reader"],
-        num_classes=len(data["classes"]), cfg=finetune_train_config(cfg), run_dir=run_dir,
-        clip_len=e.frames, interval=e.interval, size=e.size, resize_short=e.resize_short,
+        num_classes=len(data["classes"]), cfg=finetune_train_config(cfg), run_dir=run_dir, clips=eval_clips(cfg),
         augment=default_finetune_augment(e.size, scale=tuple(e.finetune.scale), flip_p=e.finetune.flip_p),
         dropout=e.finetune.dropout, label_fraction=e.finetune.label_fraction, seed=cfg.train.seed,
-        num_test_clips=e.num_clips, device=resolve_device(cfg.train.device), test_batch_size=e.batch_size,
-        workers=cfg.train.workers, progress=progress, modality=cfg.model.modality,
+        device=resolve_device(cfg.train.device), test_batch_size=e.batch_size, workers=cfg.train.workers,
+        progress=progress,
     )
 
 

@@ -6,7 +6,7 @@
 - :mod:`vidssl.eval.plots`: PNG figures of curves, recalls and accuracies.
 """
 
-from vidssl.eval.features import EvalClipSampler, Features, extract_features
+from vidssl.eval.features import EvalClips, EvalClipSampler, Features, extract_features
 from vidssl.eval.finetune import Classifier, TrainClipSampler, evaluate_classifier, finetune, label_subset
 from vidssl.eval.plots import plot_accuracy_bars, plot_curves, plot_recall_bars
 from vidssl.eval.retrieval import (
@@ -19,6 +19,7 @@ from vidssl.eval.retrieval import (
 __all__ = [
     "Classifier",
     "EvalClipSampler",
+    "EvalClips",
     "Features",
     "TrainClipSampler",
     "evaluate_classifier",

@@ -45,6 +45,24 @@ from vidssl.models import pool_features
 POOLINGS = ("avg", "vcop")
 
 
+@dataclass(frozen=True)
+class EvalClips:
+    """How a video becomes evaluation clips and network input, shared by every protocol.
+
+    ``num_clips`` clips of ``clip_len`` frames at stride ``interval`` (VCOP
+    placement, :func:`eval_clip_indices`); each frame's short side resized to
+    ``resize_short``, centre crop ``size``; ``modality`` ``rgb`` or ``rgbdiff``
+    (one more frame decoded per clip for the differences).
+    """
+
+    num_clips: int = 10
+    clip_len: int = 16
+    interval: int = 1
+    size: int = 112
+    resize_short: int = 128
+    modality: str = "rgb"
+
+
 def eval_clip_indices(num_frames: int, *, num_clips: int, clip_len: int, interval: int) -> np.ndarray:
     """Frame indices (num_clips, clip_len) of the evaluation clips of a video (VCOP rule).
 
@@ -114,28 +132,23 @@ def _one_thread_per_worker(worker_id: int) -> None:
 def eval_loader(
     records: Sequence[VideoRecord],
     reader: Any,
+    clips: EvalClips,
     *,
-    num_clips: int,
-    clip_len: int,
-    interval: int,
-    size: int,
-    resize_short: int,
     batch_size: int,
     workers: int,
     device: str | torch.device = "cpu",
-    modality: str = "rgb",
 ) -> DataLoader:
     """DataLoader of ``{"clips" (B, N, C, T, H, W) uint8, "label", "video_index", "valid"}`` in record order."""
     if len(records) == 0:
         raise VidsslError("evaluation: expected at least one video record, got none")
-    clip_len = frames_for_modality(clip_len, modality)
+    clip_len = frames_for_modality(clips.clip_len, clips.modality)
     sampler = EvalClipSampler(
-        num_clips=num_clips,
+        num_clips=clips.num_clips,
         clip_len=clip_len,
-        interval=interval,
-        transform=EvalTransform(size=size, resize_short=resize_short),
+        interval=clips.interval,
+        transform=EvalTransform(size=clips.size, resize_short=clips.resize_short),
     )
-    safe = _ValidFlagSampler(sampler, (num_clips, 3, clip_len, size, size))
+    safe = _ValidFlagSampler(sampler, (clips.num_clips, 3, clip_len, clips.size, clips.size))
     dataset = VideoDataset(list(records), reader, safe)
     return DataLoader(
         dataset,
@@ -206,21 +219,16 @@ def extract_features(
     backbone: nn.Module,
     records: Sequence[VideoRecord],
     reader: Any,
+    clips: EvalClips = EvalClips(),
     *,
-    num_clips: int = 10,
-    clip_len: int = 16,
-    interval: int = 1,
-    size: int = 112,
-    resize_short: int = 128,
     layers: Sequence[str] = ("pool",),
     pooling: str = "avg",
     device: str | torch.device = "cpu",
     batch_size: int = 8,
     workers: int = 2,
     progress: bool = True,
-    modality: str = "rgb",
 ) -> Features:
-    """Video features of ``records`` at the backbone taps ``layers`` (see module docstring).
+    """Video features of ``records`` at the backbone taps ``layers``, clips as ``clips`` says (module docstring).
 
     The backbone is moved to ``device`` and run in eval mode under
     ``torch.inference_mode()``; its train/eval mode is restored afterwards.
@@ -230,11 +238,7 @@ def extract_features(
     layers = tuple(layers)
     if not layers:
         raise VidsslError("eval.layers: expected at least one backbone tap, got none")
-    loader = eval_loader(
-        records, reader, num_clips=num_clips, clip_len=clip_len, interval=interval, size=size,
-        resize_short=resize_short, batch_size=batch_size, workers=workers, device=device,
-        modality=modality,
-    )
+    loader = eval_loader(records, reader, clips, batch_size=batch_size, workers=workers, device=device)
     chunks: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
     labels, valid = [], []
     was_training = backbone.training
@@ -242,12 +246,12 @@ def extract_features(
     try:
         with torch.inference_mode():
             for x, batch in iterate_eval_batches(
-                loader, device=device, progress=progress, desc="features", modality=modality
+                loader, device=device, progress=progress, desc="features", modality=clips.modality
             ):
                 taps = backbone.forward_features(x, layers=layers)
                 for name in layers:
                     per_clip = pool_feature(taps[name], pooling).float()
-                    per_video = per_clip.view(batch["clips"].shape[0], num_clips, -1).mean(dim=1)
+                    per_video = per_clip.view(batch["clips"].shape[0], clips.num_clips, -1).mean(dim=1)
                     chunks[name].append(per_video.cpu())
                 labels.append(batch["label"])
                 valid.append(batch["valid"])

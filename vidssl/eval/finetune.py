@@ -5,7 +5,7 @@ backbone; the whole network is trained on random augmented clips with
 :func:`vidssl.engine.fit` (SGD, multi-step schedule: TransRank decays the
 learning rate by 1/10 after 3/5 and 4/5 of the epochs; set it in ``cfg``).
 
-Test protocol: ``num_test_clips`` clips per test video placed as for retrieval
+Test protocol: ``clips.num_clips`` clips per test video placed as for retrieval
 (:class:`vidssl.eval.features.EvalClipSampler`, centre crop).
 
 - video accuracy: the softmax scores of the clips are averaged, then argmax
@@ -34,7 +34,7 @@ from vidssl.data.sampling import clip_span, fit_to_video
 from vidssl.data.transforms import ClipAugment, check_modality, frames_for_modality, to_model_input
 from vidssl.engine import TrainConfig, fit
 from vidssl.errors import VidsslError
-from vidssl.eval.features import eval_loader, iterate_eval_batches, warn_invalid
+from vidssl.eval.features import EvalClips, eval_loader, iterate_eval_batches, warn_invalid
 
 
 class Classifier(nn.Module):
@@ -129,27 +129,19 @@ def evaluate_classifier(
     model: nn.Module,
     records: Sequence[VideoRecord],
     reader: Any,
+    clips: EvalClips = EvalClips(),
     *,
-    num_clips: int = 10,
-    clip_len: int = 16,
-    interval: int = 1,
-    size: int = 112,
-    resize_short: int = 128,
     device: str | torch.device = "cpu",
     batch_size: int = 8,
     workers: int = 2,
     progress: bool = True,
-    modality: str = "rgb",
 ) -> dict[str, float]:
-    """Video accuracy (softmax averaged over ``num_clips`` clips, then argmax) and clip accuracy.
+    """Video accuracy (softmax averaged over ``clips.num_clips`` clips, then argmax) and clip accuracy.
 
     Videos that fail to decode are left out and counted in ``"skipped"``.
     """
-    loader = eval_loader(
-        records, reader, num_clips=num_clips, clip_len=clip_len, interval=interval, size=size,
-        resize_short=resize_short, batch_size=batch_size, workers=workers, device=device,
-        modality=modality,
-    )
+    loader = eval_loader(records, reader, clips, batch_size=batch_size, workers=workers, device=device)
+    num_clips = clips.num_clips
     video_correct = clip_correct = 0
     valid_all = []
     was_training = model.training
@@ -157,7 +149,7 @@ def evaluate_classifier(
     try:
         with torch.inference_mode():
             for x, batch in iterate_eval_batches(
-                loader, device=device, progress=progress, desc="test", modality=modality
+                loader, device=device, progress=progress, desc="test", modality=clips.modality
             ):
                 valid = batch["valid"].to(device)
                 labels = batch["label"].to(device)
@@ -191,28 +183,25 @@ def finetune(
     num_classes: int,
     cfg: TrainConfig,
     run_dir: str | Path,
-    clip_len: int = 16,
-    interval: int = 1,
-    size: int = 112,
-    resize_short: int = 128,
+    clips: EvalClips = EvalClips(),
     augment: ClipAugment | None = None,
     dropout: float = 0.5,
     label_fraction: float = 1.0,
     seed: int = 0,
-    num_test_clips: int = 10,
     device: str | torch.device = "cpu",
     test_batch_size: int = 8,
     workers: int = 2,
     resume: bool = False,
     progress: bool = True,
-    modality: str = "rgb",
 ) -> dict[str, Any]:
     """Finetune a deep copy of ``backbone`` with a new classifier, then test it.
 
     Training: :class:`TrainClipSampler` clips (augmentation ``augment``, by
     default :func:`default_finetune_augment`), ``vidssl.engine.fit`` with
     ``cfg`` (epochs, batch, optimiser, schedule) writing to ``run_dir``.
-    Testing: :func:`evaluate_classifier` on ``test_records``.
+    Testing: :func:`evaluate_classifier` on ``test_records``. ``clips`` sets the
+    clip length, stride, size and modality of both, and the number of test
+    clips per video.
 
     Returns ``{"video_acc", "clip_acc", "num_test_videos", "skipped",
     "num_train_videos", "history"}``; ``history`` is ``fit``'s per-epoch rows.
@@ -227,17 +216,16 @@ def finetune(
             f"finetune: labels must be in [0, {num_classes}) for num_classes={num_classes}, "
             f"found {min(labels)}..{max(labels)}"
         )
-    model = Classifier(copy.deepcopy(backbone), num_classes=num_classes, dropout=dropout, modality=modality)
+    model = Classifier(copy.deepcopy(backbone), num_classes=num_classes, dropout=dropout, modality=clips.modality)
     sampler = TrainClipSampler(
-        clip_len=frames_for_modality(clip_len, modality), interval=interval,
-        augment=augment or default_finetune_augment(size),
+        clip_len=frames_for_modality(clips.clip_len, clips.modality), interval=clips.interval,
+        augment=augment or default_finetune_augment(clips.size),
     )
     dataset = VideoDataset(train_subset, reader, sampler, seed=seed)
     history = fit(model, dataset, cfg=cfg, run_dir=run_dir, resume=resume)
     results: dict[str, Any] = evaluate_classifier(
-        model, test_records, reader, num_clips=num_test_clips, clip_len=clip_len, interval=interval,
-        size=size, resize_short=resize_short, device=device, batch_size=test_batch_size, workers=workers,
-        progress=progress, modality=modality,
+        model, test_records, reader, clips, device=device, batch_size=test_batch_size, workers=workers,
+        progress=progress,
     )
     results["num_train_videos"] = len(train_subset)
     results["history"] = history

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from vidssl.errors import VidsslError
-from vidssl.eval.features import extract_features
+from vidssl.eval.features import EvalClips, extract_features
 
 DEFAULT_KS = (1, 5, 10, 20, 50)
 
@@ -213,27 +213,22 @@ def evaluate_retrieval(
     train_records: Sequence[Any],
     test_records: Sequence[Any],
     reader: Any,
+    clips: EvalClips = EvalClips(),
     *,
     layer: str = "pool",
     pooling: str = "avg",
     ks: Sequence[int] = DEFAULT_KS,
-    num_clips: int = 10,
-    clip_len: int = 16,
-    interval: int = 1,
-    size: int = 112,
-    resize_short: int = 128,
     device: str | torch.device = "cpu",
     batch_size: int = 8,
     workers: int = 2,
     chunk: int = 4096,
     progress: bool = True,
-    modality: str = "rgb",
     coarse_labels: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """Video retrieval: test videos query train videos (VCOP split-1 protocol, ALGORITHMS.md §5.2).
 
-    Features of ``layer`` (pooled by ``pooling``) averaged over ``num_clips``
-    clips per video (:func:`vidssl.eval.features.extract_features`); videos
+    Features of ``layer`` (pooled by ``pooling``) averaged over the
+    ``clips.num_clips`` clips of each video (:func:`vidssl.eval.features.extract_features`); videos
     that fail to decode are left out of both sides. Returns the ``"R@k"``
     recalls plus ``"num_queries"`` and ``"num_gallery"`` (videos actually used).
 
@@ -242,13 +237,10 @@ def evaluate_retrieval(
     scored at that level, as ``"coarse": {"R@k": ...}`` (a hit = a neighbour
     of the query's group).
     """
-    common = dict(
-        num_clips=num_clips, clip_len=clip_len, interval=interval, size=size, resize_short=resize_short,
-        layers=(layer,), pooling=pooling, device=device, batch_size=batch_size, workers=workers,
-        progress=progress, modality=modality,
-    )
-    gallery = extract_features(backbone, train_records, reader, **common)
-    queries = extract_features(backbone, test_records, reader, **common)
+    common = dict(layers=(layer,), pooling=pooling, device=device, batch_size=batch_size, workers=workers,
+                  progress=progress)
+    gallery = extract_features(backbone, train_records, reader, clips, **common)
+    queries = extract_features(backbone, test_records, reader, clips, **common)
     for name, feats in (("train (gallery)", gallery), ("test (query)", queries)):
         if not feats.valid.any():
             raise VidsslError(f"retrieval: every {name} video failed to decode")
