@@ -23,11 +23,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from vidssl.progress import progress_bar
 
 from vidssl.data.video import VideoMeta, probe, probe_frames
 from vidssl.errors import CorruptVideoError, VidsslError
 from vidssl.fileio import write_json_atomic
+from vidssl.progress import progress_bar
 
 FORMATS = ("folder", "ucf101", "hmdb51", "kinetics", "sthsth", "csv")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".webm", ".mkv", ".mov")

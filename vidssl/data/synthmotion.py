@@ -124,9 +124,9 @@ from typing import Any, Callable, Sequence
 import av
 import cv2
 import numpy as np
-from vidssl.progress import progress_bar
 
 from vidssl.errors import VidsslError
+from vidssl.progress import progress_bar
 
 GENERATOR_VERSION = 3  # 3: class tempos; 2: mirror pairs and an arrow of time (1: time-reverse pairs)
 CYCLE_FRAMES = 48  # frames one motion cycle lasts at intrinsic speed 1

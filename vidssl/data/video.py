@@ -35,10 +35,10 @@ from typing import Any, Protocol
 import av
 import cv2
 import numpy as np
-from vidssl.progress import progress_bar
 
 from vidssl.errors import CorruptVideoError, VidsslError
 from vidssl.fileio import write_json_atomic
+from vidssl.progress import progress_bar
 
 # Errors PyAV raises for unreadable input; av.FFmpegError also covers missing files.
 _DECODE_ERRORS = (av.FFmpegError, OSError)

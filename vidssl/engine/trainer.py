@@ -38,13 +38,13 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
-from vidssl.progress import progress_bar
 
 from vidssl.engine.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from vidssl.engine.distributed import DistInfo, init_distributed
 from vidssl.engine.logging import MetricsLogger, RunningMeans, as_float, format_epoch_summary
 from vidssl.engine.optim import build_optimizer, build_scheduler
 from vidssl.errors import VidsslError
+from vidssl.progress import progress_bar
 
 __all__ = [
     "TrainConfig",

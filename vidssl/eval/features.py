@@ -34,13 +34,13 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from vidssl.progress import progress_bar
 
 from vidssl.data.datasets import VideoDataset, VideoRecord
 from vidssl.data.sampling import clip_span, fit_to_video, uniform_clip_starts
 from vidssl.data.transforms import EvalTransform, frames_for_modality, to_model_input
 from vidssl.errors import CorruptVideoError, VidsslError
 from vidssl.models import pool_features
+from vidssl.progress import progress_bar
 
 POOLINGS = ("avg", "vcop")
 
