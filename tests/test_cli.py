@@ -9,6 +9,7 @@ import pytest
 import torch
 from videofixtures import make_ucf101, write_video, numbered_frames
 
+from vidssl.cli.commands import packaged_config_names
 from vidssl.cli.main import main
 
 TINY = [
@@ -135,8 +136,40 @@ def test_corrupt_videos_are_skipped_and_all_corrupt_is_an_error(tmp_path, capsys
     assert_one_line_error(code, err)
 
 
-@pytest.mark.parametrize("config", ["transrank_t_r3d18", "transrank_t_r2plus1d18"])
-def test_paper_scale_configs_build_and_run_two_steps(ucf, tmp_path, capsys, config):
+PRESETS = [name for name in packaged_config_names() if name != "quickstart"]
+
+
+def test_the_presets_are_the_papers():
+    """Each preset's method section is what its paper row says, after following its base chain."""
+    from vidssl.cli.commands import load_run_config
+
+    expect = {
+        "transrank_t_r3d18": (("1x", "2x", "rev"), "rank", "none", "none", "mlp", "r3d_18"),
+        "transrank_t_r2plus1d18": (("1x", "2x", "rev"), "rank", "none", "none", "mlp", "r2plus1d_18"),
+        "transrank_st_r3d18": (("1x", "2x", "rev", "rev-2x"), "rank", "rank", "rank", "mlp", "r3d_18"),
+        "transrank_st_r2plus1d18": (("1x", "2x", "rev", "rev-2x"), "rank", "rank", "rank", "mlp", "r2plus1d_18"),
+        "transcls_r3d18": (("1x", "2x", "rev"), "ce", "none", "none", "mlp", "r3d_18"),
+        "speednet_r3d18": (("1x", "2x"), "ce", "none", "none", "mlp", "r3d_18"),
+        "rotnet3d_r3d18": (("1x",), "none", "none", "cls", "mlp", "r3d_18"),
+        "table3/rank_1x_2x_rev_shuffle": (("1x", "2x", "rev", "shuffle"), "rank", "none", "none", "fc", "r3d_18"),
+        "table3/cls_1x_2x_rev_rev2x": (("1x", "2x", "rev", "rev-2x"), "ce", "none", "none", "fc", "r3d_18"),
+    }
+    for name, (transforms, loss, aspect, rotation, head, backbone) in expect.items():
+        cfg = load_run_config(name)
+        m = cfg.method
+        assert (m.transforms, m.loss, m.aspect, m.rotation, m.head, cfg.model.backbone) == (
+            transforms, loss, aspect, rotation, head, backbone), name
+        assert (cfg.clip.frames, cfg.clip.size, cfg.train.batch_size, cfg.train.lr) == (16, 112, 64, 0.1), name
+        f = cfg.eval.finetune
+        assert (f.lr, f.batch_size, f.epochs, f.dropout, f.weight_decay, f.momentum) == (0.16, 128, 100, 0.5, 1e-4, 0.9)
+    assert load_run_config("transrank_st_r3d18_rgbdiff").model.modality == "rgbdiff"
+    assert load_run_config("transrank_st_r3d18").train.epochs == 200
+    assert load_run_config("table3/rank_1x_2x").train.epochs == 100
+    assert len([p for p in PRESETS if p.startswith("table3/")]) == 12
+
+
+@pytest.mark.parametrize("config", PRESETS)
+def test_every_preset_builds_and_runs_two_steps(ucf, tmp_path, capsys, config):
     overrides = [o for o in TINY if not o.startswith("model.")]
     run = tmp_path / "run"
     # 8 training videos, batch 4 → two steps at the paper's full-width backbone
@@ -144,6 +177,8 @@ def test_paper_scale_configs_build_and_run_two_steps(ucf, tmp_path, capsys, conf
     assert code == 0, err
     state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
     assert state["epoch"] == 1
+    row = state["history"][0]
+    assert row["samples_per_s"] > 0 and row["skipped"] == 0
 
 
 def test_overrides_may_follow_the_options():

@@ -74,3 +74,25 @@ def test_load_yaml_errors_name_the_file(tmp_path):
     listy.write_text("- 1\n- 2\n")
     with pytest.raises(VidsslError, match="expected a mapping"):
         load_yaml(listy)
+
+
+def test_base_configs_merge_section_by_section_and_cycles_are_errors(tmp_path):
+    from vidssl.cli.commands import load_run_config
+
+    (tmp_path / "parent.yaml").write_text("method:\n  transforms: [1x, 2x, rev]\n  loss: rank\ntrain:\n  lr: 0.1\n")
+    (tmp_path / "child.yaml").write_text("base: parent.yaml\nmethod:\n  loss: ce\n")
+    (tmp_path / "grandchild.yaml").write_text("base: child.yaml\nmethod:\n  transforms: [1x, 2x]\n")
+    cfg = load_run_config(str(tmp_path / "grandchild.yaml"), ["train.lr=0.5"])
+    assert cfg.method.transforms == ("1x", "2x")  # a list replaces, it does not append
+    assert cfg.method.loss == "ce" and cfg.train.lr == 0.5
+    packaged = tmp_path / "on_packaged.yaml"
+    packaged.write_text("base: transrank_t_r3d18\nmethod:\n  loss: ce\n")
+    cfg = load_run_config(str(packaged))
+    assert cfg.model.backbone == "r3d_18" and cfg.method.loss == "ce"
+    (tmp_path / "a.yaml").write_text("base: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\n")
+    with pytest.raises(VidsslError, match="loops"):
+        load_run_config(str(tmp_path / "a.yaml"))
+    (tmp_path / "missing.yaml").write_text("base: nowhere.yaml\n")
+    with pytest.raises(VidsslError, match="nowhere.yaml: config file not found"):
+        load_run_config(str(tmp_path / "missing.yaml"))

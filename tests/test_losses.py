@@ -1,11 +1,13 @@
-"""TransRank losses against brute-force loops over equation (1) and (2)."""
+"""TransRank losses against brute-force loops over equations (1), (2) and (3)."""
 import math
 
 import pytest
 import torch
 
 from vidssl.losses.ranking import (
+    AspectRankingLoss,
     TransformRankingLoss,
+    label_order_accuracy,
     pairwise_ranking_accuracy,
     transform_cross_entropy,
 )
@@ -45,10 +47,11 @@ def test_ranking_loss_deterministic_assignment_matches_loop(margin):
     assert got == pytest.approx(eq1_loop(scores, targets, margin), rel=1e-12, abs=1e-12)
 
 
-def test_ranking_loss_stochastic_assignment_matches_loop():
+@pytest.mark.parametrize("n, m", [(4, 5), (6, 3)])  # fewer clips than transformations, and more (N > M: ties)
+def test_ranking_loss_stochastic_assignment_matches_loop(n, m):
     g = torch.Generator().manual_seed(1)
-    scores = torch.randn(7, 4, 5, generator=g, dtype=torch.float64)
-    targets = torch.randint(0, 5, (7, 4), generator=g)
+    scores = torch.randn(7, n, m, generator=g, dtype=torch.float64)
+    targets = torch.randint(0, m, (7, n), generator=g)
     targets[0] = 2  # a video whose clips all share one transformation contributes no pair
     got = TransformRankingLoss(1.0)(scores, targets).item()
     assert got == pytest.approx(eq1_loop(scores, targets, 1.0), rel=1e-12)
@@ -117,3 +120,57 @@ def test_bad_shapes_and_margin_rejected():
         TransformRankingLoss(-1.0)
     with pytest.raises(ValueError):
         TransformRankingLoss(1.0)(torch.zeros(2, 3), torch.zeros(2, dtype=torch.long))
+
+
+def eq3_loop(scores, ratios, margin):
+    """Equation (3) written literally for each video, then averaged over the batch."""
+    losses = []
+    for b in range(scores.shape[0]):
+        n = scores.shape[1]
+        total = 0.0
+        for i in range(n):
+            for j in range(n):
+                if float(ratios[b, i]) < float(ratios[b, j]):
+                    total += max(0.0, float(scores[b, i]) - float(scores[b, j]) + margin)
+        losses.append(2.0 / (n * (n - 1)) * total)
+    return sum(losses) / len(losses)
+
+
+@pytest.mark.parametrize("n", [2, 3, 5])
+@pytest.mark.parametrize("margin", [0.0, 0.3, 1.0])
+def test_aspect_ranking_loss_matches_eq3_loop(n, margin):
+    g = torch.Generator().manual_seed(n)
+    scores = torch.randn(4, n, generator=g)
+    ratios = torch.rand(4, n, generator=g) * 1.5 + 0.5
+    assert AspectRankingLoss(margin)(scores, ratios).item() == pytest.approx(eq3_loop(scores, ratios, margin), abs=1e-6)
+
+
+def test_aspect_ranking_loss_ties_add_no_term_but_count_in_the_normaliser():
+    # video 0: r = [1, 1, 2] → pairs (0,2), (1,2) contribute; the tie (0,1) does not, normaliser stays 2/(3*2)
+    scores = torch.tensor([[0.5, 0.0, 0.2], [0.0, 0.0, 0.0]])
+    ratios = torch.tensor([[1.0, 1.0, 2.0], [1.5, 1.5, 1.5]])
+    loss = AspectRankingLoss(1.0)(scores, ratios)
+    video0 = (1 / 3) * (max(0, 0.5 - 0.2 + 1) + max(0, 0.0 - 0.2 + 1))
+    assert loss.item() == pytest.approx((video0 + 0.0) / 2)
+    assert loss.item() == pytest.approx(eq3_loop(scores, ratios, 1.0))
+
+
+def test_aspect_ranking_loss_zero_when_ordered_by_margin_and_graph_for_single_clip():
+    ratios = torch.tensor([[0.8, 1.2, 1.0]])
+    assert AspectRankingLoss(1.0)(torch.tensor([[0.0, 2.0, 1.0]]), ratios).item() == 0.0
+    assert AspectRankingLoss(1.0)(torch.tensor([[2.0, 0.0, 1.0]]), ratios).item() > 0.0
+    single = torch.zeros(3, 1, requires_grad=True)
+    loss = AspectRankingLoss(1.0)(single, torch.ones(3, 1))
+    loss.backward()
+    assert loss.item() == 0.0 and single.grad is not None
+
+
+def test_label_order_accuracy_counts_agreeing_pairs():
+    scores = torch.tensor([[0.0, 2.0, 1.0]])
+    ratios = torch.tensor([[0.8, 1.2, 1.0]])
+    assert label_order_accuracy(scores, ratios).item() == 1.0
+    # clip 0 now scores above clip 2 although its ratio is lower: one of the three pairs disagrees
+    assert label_order_accuracy(torch.tensor([[1.5, 2.0, 1.0]]), ratios).item() == pytest.approx(2 / 3)
+    assert math.isnan(label_order_accuracy(scores, torch.ones(1, 3)).item())
+    with pytest.raises(ValueError):
+        AspectRankingLoss(1.0)(torch.zeros(2, 3), torch.zeros(2, 4))

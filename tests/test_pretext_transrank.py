@@ -227,3 +227,45 @@ def test_with_clip_augment_targets_and_dtypes():
     assert sample["rotations"].tolist() == [0, 0, 0] and sample["flipped"].dtype == torch.bool
     for clip, recorded in zip(sample["clips"], sample["frame_indices"]):
         assert frames_of(clip) == recorded.tolist()
+
+
+# ----------------------------------------------------------------------------- spatial-task labels (§4.3)
+
+
+class QuadrantReader:
+    """Square 16×16 frames, bright top-left quadrant, the frame index in the blue channel elsewhere."""
+
+    def read(self, path, indices):
+        frames = np.zeros((len(indices), 16, 16, 3), dtype=np.uint8)
+        for row, index in enumerate(indices):
+            frames[row, ..., 2] = int(index) % 256
+            frames[row, :8, :8] = 255
+        return frames
+
+
+def test_rotation_label_matches_the_pixels_of_every_frame_of_its_clip():
+    augment = ClipAugment(16, scale=(1.0, 1.0), ratio=(1.0, 1.0), flip_p=0.0, jitter_p=0.0, grayscale_p=0.0,
+                          rotate=True)
+    sampler = TransRankSampler(transforms=("1x", "2x", "rev", "rev-2x"), augment=augment)
+    seen = set()
+    for seed in range(6):
+        sample = sampler(FakeRecord("v", 300), QuadrantReader(), np.random.default_rng(seed))
+        for clip, k in zip(sample["clips"], sample["rotations"].tolist()):
+            seen.add(k)
+            undone = torch.rot90(clip, -k, dims=(2, 3))  # (C, T, H, W): rotate back in the H-W plane
+            assert torch.all(undone[0, :, :8, :8] == 255), k  # every frame: bright quadrant back at top-left
+            assert torch.all(undone[0, :, 8:, 8:] == 0), k
+    assert seen == {0, 1, 2, 3}
+
+
+def test_aspect_ratio_label_is_the_crop_regions_true_ratio():
+    """Recompute each clip's crop from the same rng draws: the label is crop width / crop height."""
+    from vidssl.data.transforms import functional as F
+
+    augment = ClipAugment(8, scale=(0.2, 1.0), ratio=(0.5, 2.0), flip_p=0.0, jitter_p=0.0, grayscale_p=0.0)
+    frames = np.zeros((4, 30, 50, 3), dtype=np.uint8)
+    for seed in range(10):
+        _, info = augment(frames, np.random.default_rng(seed))
+        _, _, crop_h, crop_w = F.random_resized_crop_params(30, 50, scale=(0.2, 1.0), ratio=(0.5, 2.0),
+                                                            rng=np.random.default_rng(seed))
+        assert info["aspect_ratio"] == pytest.approx(crop_w / crop_h)

@@ -75,7 +75,8 @@ def build_reader(data: DataConfig, records: list[VideoRecord]):
     return make_reader(data.reader), records
 
 
-def build_augment(clip: ClipConfig) -> ClipAugment:
+def build_augment(clip: ClipConfig, *, rotate: bool = False) -> ClipAugment:
+    """The clip-wise augmentation of ``clip``; ``rotate`` adds the k·90° rotation of the rotation task."""
     return ClipAugment(
         clip.size,
         scale=tuple(clip.scale),
@@ -88,6 +89,7 @@ def build_augment(clip: ClipConfig) -> ClipAugment:
         jitter_p=clip.color_jitter_p,
         grayscale_p=clip.grayscale_p,
         blur_p=clip.blur_p,
+        rotate=rotate,
     )
 
 
@@ -101,7 +103,7 @@ def build_pretext_sampler(method: MethodConfig, clip: ClipConfig, *, modality: s
         clip_len=frames_for_modality(clip.frames, modality),
         base_interval=clip.base_interval,
         jitter=tuple(clip.jitter),
-        augment=build_augment(clip),
+        augment=build_augment(clip, rotate=method.rotation != "none"),
         short_video=clip.short_video,
     )
 
@@ -122,4 +124,9 @@ def build_method(method: MethodConfig, backbone: nn.Module, *, modality: str = "
         loss=method.loss,
         margin=method.margin,
         modality=modality,
+        aspect=method.aspect,
+        aspect_margin=method.aspect_margin,
+        aspect_weight=method.aspect_weight,
+        rotation=method.rotation,
+        rotation_weight=method.rotation_weight,
     )

@@ -8,7 +8,7 @@ import torch
 import yaml
 
 from vidssl.cli import build
-from vidssl.config.loading import apply_overrides, from_dict, load_yaml, to_dict
+from vidssl.config.loading import apply_overrides, from_dict, load_config_with_base, to_dict
 from vidssl.config.schema import DataConfig, RunConfig
 from vidssl.data.datasets import VideoDataset
 from vidssl.engine.checkpoint import save_checkpoint
@@ -21,20 +21,26 @@ from vidssl.models import build_backbone
 PACKAGED_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 
-def resolve_config_path(name: str) -> Path:
-    """A config path, or the name of a packaged config (``transrank_t_tiny``)."""
+def packaged_config_names() -> list[str]:
+    """Names of the packaged configs, sub-folders included (``quickstart``, ``table3/rank_1x_2x``)."""
+    return sorted(p.relative_to(PACKAGED_CONFIGS).with_suffix("").as_posix() for p in PACKAGED_CONFIGS.rglob("*.yaml"))
+
+
+def resolve_config_path(name: str, folder: Path | None = None) -> Path:
+    """A config path (relative to ``folder`` first, if given), or the name of a packaged config (``quickstart``)."""
     path = Path(name)
-    if path.is_file():
-        return path
-    packaged = PACKAGED_CONFIGS / f"{path.stem}.yaml"
-    if packaged.is_file():
+    for candidate in ([folder / path] if folder is not None and not path.is_absolute() else []) + [path]:
+        if candidate.is_file():
+            return candidate
+    packaged = PACKAGED_CONFIGS / path.with_suffix(".yaml")
+    if not path.is_absolute() and packaged.is_file():
         return packaged
-    choices = sorted(p.stem for p in PACKAGED_CONFIGS.glob("*.yaml"))
-    raise VidsslError(f"{name}: config file not found (packaged configs: {', '.join(choices)})")
+    raise VidsslError(f"{name}: config file not found (packaged configs: {', '.join(packaged_config_names())})")
 
 
 def load_run_config(name: str, overrides: list[str] = ()) -> RunConfig:
-    data = apply_overrides(load_yaml(resolve_config_path(name)), list(overrides))
+    data = load_config_with_base(resolve_config_path(name), resolve_config_path)
+    data = apply_overrides(data, list(overrides))
     return from_dict(RunConfig, data)
 
 

@@ -131,10 +131,10 @@ def run_info(args) -> int:
     import torch
 
     from vidssl import __version__
-    from vidssl.cli.commands import PACKAGED_CONFIGS
+    from vidssl.cli.commands import packaged_config_names
 
     print(f"vidssl {__version__}, torch {torch.__version__}, cuda available: {torch.cuda.is_available()}")
-    print("packaged configs: " + ", ".join(sorted(p.stem for p in PACKAGED_CONFIGS.glob("*.yaml"))))
+    print("packaged configs: " + ", ".join(packaged_config_names()))
     return 0
 
 

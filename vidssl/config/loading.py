@@ -13,7 +13,7 @@ import dataclasses
 import types
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -36,6 +36,39 @@ def load_yaml(path: str | Path) -> dict:
     if not isinstance(data, dict):
         raise VidsslError(f"{path}: expected a mapping of sections at the top level, got {type(data).__name__}")
     return data
+
+
+def merge_config(base: dict, child: dict) -> dict:
+    """``child`` laid over ``base``: sections merge key by key, any other value (lists too) replaces."""
+    merged = dict(base)
+    for key, value in child.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_config(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_config_with_base(path: str | Path, resolve: Callable[[str, Path], Path], _chain: tuple[Path, ...] = ()) -> dict:
+    """Read a config whose optional top-level ``base: NAME`` names the config it extends.
+
+    A preset then states only what differs from its base (e.g. TransCls = the
+    TransRank config with ``method.loss: ce``). ``resolve(name, folder)`` turns
+    NAME into a path, ``folder`` being the extending file's folder; chains are
+    followed to the root, a cycle is an error naming the files.
+    """
+    path = Path(path).resolve()
+    if path in _chain:
+        cycle = " -> ".join(p.name for p in (*_chain, path))
+        raise VidsslError(f"{path}: config 'base' chain loops ({cycle})")
+    data = load_yaml(path)
+    base_name = data.pop("base", None)
+    if base_name is None:
+        return data
+    if not isinstance(base_name, str):
+        raise VidsslError(f"{path}: 'base' must name a config file, got {base_name!r}")
+    base = load_config_with_base(resolve(base_name, path.parent), resolve, (*_chain, path))
+    return merge_config(base, data)
 
 
 def from_dict(cls, data: dict, *, where: str = "") -> Any:

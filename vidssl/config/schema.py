@@ -51,8 +51,11 @@ class ModelConfig:
 @dataclass
 class MethodConfig:
     """The pretext task. For ``transrank``: the temporal set, clips per video,
-    deterministic/stochastic assignment, ``rank`` (eq. 1) or ``ce`` (eq. 2,
-    TransCls), the margin m, and an ``fc`` or ``mlp`` head."""
+    deterministic/stochastic assignment, ``rank`` (eq. 1), ``ce`` (eq. 2,
+    TransCls) or ``none`` for the temporal task, the margin m, an ``fc`` or
+    ``mlp`` head per task, and the spatial tasks of §4.3: aspect-ratio ranking
+    (eq. 3, ``aspect: rank``) and rotation (``rotation: cls | rank``), each
+    weighted by λ in the total loss (eq. 4; 0.5 in the paper)."""
 
     name: str = "transrank"
     transforms: tuple[str, ...] = ("1x", "2x", "rev")
@@ -62,6 +65,11 @@ class MethodConfig:
     margin: float = 1.0
     head: str = "mlp"
     head_hidden: int = 128
+    aspect: str = "none"          # "none" | "rank" (eq. 3)
+    aspect_margin: float = 1.0
+    aspect_weight: float = 0.5   # λ of eq. (4)
+    rotation: str = "none"        # "none" | "cls" (eq. 2 over 4 rotations) | "rank" (eq. 1 over 4 rotations)
+    rotation_weight: float = 0.5  # λ of eq. (4)
 
 
 @dataclass

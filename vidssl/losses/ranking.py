@@ -1,9 +1,11 @@
 """Transformation-recognition objectives of TransRank (Duan et al., CVPR 2022).
 
-Both take the score tensor ``S`` of shape (B, N, M): B videos, N clips per
-video, M transformations; ``S[b, i, k]`` is the confidence that clip i of video
-b was transformed by T_k. ``targets`` (B, N) holds each clip's transformation
-index t_i.
+Equations (1) and (2) take the score tensor ``S`` of shape (B, N, M): B videos,
+N clips per video, M transformations; ``S[b, i, k]`` is the confidence that
+clip i of video b was transformed by T_k. ``targets`` (B, N) holds each clip's
+transformation index t_i. The same two serve the rotation task (M = 4
+rotations). Equation (3) ranks one score per clip by a real-valued label (the
+crop's original aspect ratio).
 
 Example::
 
@@ -66,6 +68,46 @@ def transform_cross_entropy(scores: torch.Tensor, targets: torch.Tensor) -> torc
     return F.cross_entropy(scores.flatten(0, 1), targets.flatten())
 
 
+class AspectRankingLoss(nn.Module):
+    """Margin ranking of one score per clip by a real-valued label, TransRank equation (3).
+
+    For clips i, j of one video with r_i < r_j (original aspect ratios), the
+    score r'_i must be lower than r'_j by the margin:
+    ``max(0, r'_i − r'_j + m)``. Per video the sum is multiplied by
+    ``2 / (N (N − 1))`` — one over the number of unordered clip pairs, tied
+    pairs (r_i = r_j) included in that count though they add no term, exactly
+    as equation (3) is written. Over a batch the per-video losses are averaged.
+    N = 1 gives a zero loss that still carries a graph.
+    """
+
+    def __init__(self, margin: float = 1.0):
+        super().__init__()
+        if margin < 0:
+            raise ValueError(f"margin must be >= 0, got {margin}")
+        self.margin = float(margin)
+
+    def forward(self, scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        _check_label_shapes(scores, labels)
+        b, n = scores.shape
+        if n < 2:
+            return scores.sum() * 0.0
+        below = (labels.unsqueeze(2) < labels.unsqueeze(1)).to(scores.dtype)  # [b, i, j] = r_i < r_j
+        hinge = F.relu(scores.unsqueeze(2) - scores.unsqueeze(1) + self.margin)  # r'_i − r'_j + m
+        per_video = (hinge * below).sum(dim=(1, 2)) * (2.0 / (n * (n - 1)))
+        return per_video.mean()
+
+
+def label_order_accuracy(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Fraction of clip pairs with r_i < r_j whose scores agree, r'_i < r'_j (what eq. 3 trains); NaN if none."""
+    _check_label_shapes(scores, labels)
+    below = labels.unsqueeze(2) < labels.unsqueeze(1)
+    agree = scores.unsqueeze(2) < scores.unsqueeze(1)
+    count = below.sum()
+    if count == 0:
+        return torch.tensor(float("nan"))
+    return (agree & below).sum().to(torch.float32) / count
+
+
 def pairwise_ranking_accuracy(scores: torch.Tensor, targets: torch.Tensor, num_transforms: int) -> torch.Tensor:
     """Per transformation k: the fraction of pairs (i, j), t_i = k ≠ t_j, with S[i, k] > S[j, k].
 
@@ -82,6 +124,11 @@ def pairwise_ranking_accuracy(scores: torch.Tensor, targets: torch.Tensor, num_t
     hits.index_add_(0, flat_targets, by_clip_correct)
     total.index_add_(0, flat_targets, by_clip_pairs)
     return hits / total
+
+
+def _check_label_shapes(scores: torch.Tensor, labels: torch.Tensor) -> None:
+    if scores.dim() != 2 or labels.shape != scores.shape:
+        raise ValueError(f"expected scores (B, N) and labels (B, N), got {tuple(scores.shape)} and {tuple(labels.shape)}")
 
 
 def _check_shapes(scores: torch.Tensor, targets: torch.Tensor) -> None:

@@ -1,16 +1,24 @@
-"""TransRank / TransCls: recognise temporal transformations of clips (Duan et al., CVPR 2022).
+"""TransRank / TransCls: recognise temporal (and spatial) transformations of clips (Duan et al., CVPR 2022).
 
 Each video gives N clips (sampled by
 :class:`vidssl.data.pretext.transrank.TransRankSampler`), clip i transformed by
 T_{t_i} from a set of M temporal transformations (1×, 2×, rev, …). The
-backbone turns every clip into a feature, a temporal head maps it to M
-scores, and the N×M score matrix of each video is trained with
+backbone turns every clip into a feature; each task has its own head on it:
 
-- the margin ranking loss of equation (1) (``loss="rank"``, TransRank), or
-- the cross-entropy of equation (2) (``loss="ce"``, TransCls).
+- temporal (``loss``): M scores per clip, the N×M matrix of each video trained
+  with the margin ranking loss of equation (1) (``"rank"``, TransRank) or the
+  cross-entropy of equation (2) (``"ce"``, TransCls); ``"none"`` drops the task
+  (3D-RotNet is rotation alone);
+- aspect ratio (``aspect="rank"``, §4.3): one score per clip ranked by the
+  original aspect ratio of the clip's RandomResizedCrop, equation (3);
+- rotation (``rotation="cls"`` or ``"rank"``, §4.3): 4 scores per clip for the
+  clip's k·90° rotation, cross-entropy (2) or ranking (1) over the N×4 matrix.
 
-The network sees RGB frames or RGBDiff (``modality``; §5.3, Table 7).
-Heads are an fc layer or a 2-layer MLP with 128 hidden units (§5.2, Table 6).
+The total is equation (4): L = L_T + Σ λ_i L_S_i, λ_i = ``aspect_weight`` /
+``rotation_weight`` (0.5 in the paper, §5.2). TransRank-ST = temporal + both
+spatial tasks. The network sees RGB frames or RGBDiff (``modality``; §5.3,
+Table 7). Heads are an fc layer or a 2-layer MLP with 128 hidden units (§5.2,
+Table 6).
 """
 from __future__ import annotations
 
@@ -22,20 +30,38 @@ from torch import nn
 from vidssl.data.transforms import check_modality, to_model_input
 from vidssl.errors import VidsslError
 from vidssl.losses.ranking import (
+    AspectRankingLoss,
     TransformRankingLoss,
+    label_order_accuracy,
     pairwise_ranking_accuracy,
     transform_cross_entropy,
 )
 from vidssl.models.heads import make_head
 
-LOSSES = ("rank", "ce")
+LOSSES = ("rank", "ce", "none")
+ASPECT_TASKS = ("none", "rank")
+ROTATION_TASKS = ("none", "cls", "rank")
+NUM_ROTATIONS = 4
+
+
+def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise VidsslError(f"{key}: expected one of {choices}, got {value!r}")
+    return value
+
+
+def _check_weight(key: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise VidsslError(f"{key}: expected a number >= 0, got {value!r}")
+    return float(value)
 
 
 class TransRank(nn.Module):
-    """Backbone + temporal head + ranking (eq. 1) or classification (eq. 2) loss.
+    """Backbone + one head per task + equation (4) over the enabled tasks.
 
-    Batch keys used by :meth:`training_step`: ``clips`` uint8 (B, N, C, T, H, W)
-    and ``transform_ids`` long (B, N).
+    Batch keys used by :meth:`training_step`: ``clips`` uint8 (B, N, C, T, H, W),
+    ``transform_ids`` long (B, N), and for the spatial tasks ``aspect_ratios``
+    float (B, N) and ``rotations`` long (B, N).
     """
 
     def __init__(
@@ -48,46 +74,104 @@ class TransRank(nn.Module):
         loss: str = "rank",
         margin: float = 1.0,
         modality: str = "rgb",
+        aspect: str = "none",
+        aspect_margin: float = 1.0,
+        aspect_weight: float = 0.5,
+        rotation: str = "none",
+        rotation_weight: float = 0.5,
     ):
         super().__init__()
         self.modality = check_modality(modality)
-        if loss not in LOSSES:
-            raise VidsslError(f"method.loss: expected one of {LOSSES}, got {loss!r}")
-        if len(transforms) < 2:
+        self.loss_kind = _check_choice("method.loss", loss, LOSSES)
+        self.aspect = _check_choice("method.aspect", aspect, ASPECT_TASKS)
+        self.rotation = _check_choice("method.rotation", rotation, ROTATION_TASKS)
+        if loss != "none" and len(transforms) < 2:
             raise VidsslError(f"method.transforms: need at least 2 transformations, got {list(transforms)}")
+        if loss == "none" and aspect == "none" and rotation == "none":
+            raise VidsslError("method: every task is none (method.loss, method.aspect, method.rotation); enable at least one")
         self.backbone = backbone
         self.transforms = tuple(transforms)
-        self.temporal_head = make_head(head, backbone.num_features, len(self.transforms), hidden=head_hidden)
-        self.loss_kind = loss
+        dim = backbone.num_features
+        if loss != "none":
+            self.temporal_head = make_head(head, dim, len(self.transforms), hidden=head_hidden)
+        if aspect != "none":
+            self.aspect_head = make_head(head, dim, 1, hidden=head_hidden)
+        if rotation != "none":
+            self.rotation_head = make_head(head, dim, NUM_ROTATIONS, hidden=head_hidden)
         self.ranking_loss = TransformRankingLoss(margin)
+        self.aspect_loss = AspectRankingLoss(aspect_margin)
+        self.aspect_weight = _check_weight("method.aspect_weight", aspect_weight)
+        self.rotation_weight = _check_weight("method.rotation_weight", rotation_weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Features (B, D) of float clips (B, C, T, H, W): the backbone's ``pool`` tap."""
         return self.backbone(x)
 
-    def scores(self, clips_uint8: torch.Tensor) -> torch.Tensor:
-        """Score matrix S (B, N, M) for uint8 clips (B, N, C, T, H, W) (T + 1 frames for RGBDiff)."""
+    def clip_features(self, clips_uint8: torch.Tensor) -> torch.Tensor:
+        """Backbone features (B, N, D) of uint8 clips (B, N, C, T, H, W) (T + 1 frames for RGBDiff)."""
         b, n = clips_uint8.shape[:2]
         x = to_model_input(clips_uint8.flatten(0, 1), self.modality)
-        return self.temporal_head(self.backbone(x)).view(b, n, -1)
+        return self.backbone(x).view(b, n, -1)
+
+    def scores(self, clips_uint8: torch.Tensor) -> torch.Tensor:
+        """Temporal score matrix S (B, N, M) for uint8 clips (B, N, C, T, H, W)."""
+        if self.loss_kind == "none":
+            raise VidsslError("this model has no temporal head (method.loss: none)")
+        return self.temporal_head(self.clip_features(clips_uint8))
 
     def training_step(self, batch: dict) -> tuple[torch.Tensor, dict]:
-        scores = self.scores(batch["clips"])
-        targets = batch["transform_ids"]
-        if self.loss_kind == "rank":
-            loss = self.ranking_loss(scores, targets)
-        else:
-            loss = transform_cross_entropy(scores, targets)
-        return loss, self._accuracy_logs(scores.detach().float(), targets)
+        """Equation (4): the temporal loss plus λ-weighted spatial losses, with per-task logs."""
+        feats = self.clip_features(batch["clips"])
+        total = feats.new_zeros(())
+        logs: dict[str, float] = {}
+        if self.loss_kind != "none":
+            loss, task_logs = self.temporal_loss(self.temporal_head(feats), batch["transform_ids"])
+            total = total + loss
+            logs.update(task_logs)
+        if self.aspect != "none":
+            loss, task_logs = self.aspect_ratio_loss(self.aspect_head(feats).squeeze(-1), batch["aspect_ratios"])
+            total = total + self.aspect_weight * loss
+            logs.update(task_logs)
+        if self.rotation != "none":
+            loss, task_logs = self.rotation_loss(self.rotation_head(feats), batch["rotations"])
+            total = total + self.rotation_weight * loss
+            logs.update(task_logs)
+        return total, logs
 
-    def _accuracy_logs(self, scores: torch.Tensor, targets: torch.Tensor) -> dict:
-        """Pretext accuracy per transformation (pairwise ranking) and overall argmax accuracy.
+    def temporal_loss(self, scores: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """Equation (1) or (2) on the (B, N, M) temporal scores, with per-transformation accuracy."""
+        loss = self.ranking_loss(scores, targets) if self.loss_kind == "rank" else transform_cross_entropy(scores, targets)
+        logs = self._accuracy_logs(scores.detach().float(), targets, self.transforms, prefix="acc")
+        if self.aspect != "none" or self.rotation != "none":
+            logs["loss/temporal"] = loss.item()
+        return loss, logs
+
+    def aspect_ratio_loss(self, scores: torch.Tensor, ratios: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """Equation (3) on one score per clip; logs the loss and the fraction of correctly ordered pairs."""
+        loss = self.aspect_loss(scores, ratios.to(scores.dtype))
+        logs = {"loss/aspect": loss.item()}
+        accuracy = label_order_accuracy(scores.detach().float(), ratios).item()
+        if accuracy == accuracy:  # NaN: every pair tied in this batch
+            logs["acc_aspect"] = accuracy
+        return loss, logs
+
+    def rotation_loss(self, scores: torch.Tensor, rotations: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """Rotation as classification (eq. 2) or ranking (eq. 1) over the (B, N, 4) scores."""
+        loss = self.ranking_loss(scores, rotations) if self.rotation == "rank" else transform_cross_entropy(scores, rotations)
+        names = tuple(f"{90 * k}deg" for k in range(NUM_ROTATIONS))
+        logs = {"loss/rotation": loss.item()}
+        logs.update(self._accuracy_logs(scores.detach().float(), rotations, names, prefix="acc_rot"))
+        return loss, logs
+
+    @staticmethod
+    def _accuracy_logs(scores: torch.Tensor, targets: torch.Tensor, names: Sequence[str], *, prefix: str) -> dict:
+        """Argmax accuracy and, per class, the pairwise ranking accuracy.
 
         Logged every epoch so a shortcut transformation (palindrome, shuffle) shows up.
         """
-        per_transform = pairwise_ranking_accuracy(scores, targets, len(self.transforms))
-        logs = {"acc": (scores.argmax(-1) == targets).float().mean().item()}
-        for name, value in zip(self.transforms, per_transform.tolist()):
-            if value == value:  # skip NaN: no pair for this transformation in the batch
-                logs[f"acc/{name}"] = value
+        per_class = pairwise_ranking_accuracy(scores, targets, len(names))
+        logs = {prefix: (scores.argmax(-1) == targets).float().mean().item()}
+        for name, value in zip(names, per_class.tolist()):
+            if value == value:  # skip NaN: no pair for this class in the batch
+                logs[f"{prefix}/{name}"] = value
         return logs
