@@ -135,3 +135,16 @@ def test_bad_spatial_arguments():
         TransRank(build_backbone("tiny"), transforms=("1x",), loss="none")
     with pytest.raises(VidsslError, match="aspect_weight"):
         TransRank(build_backbone("tiny"), transforms=("1x", "2x"), aspect="rank", aspect_weight=-1)
+
+
+def test_per_transformation_logs_are_ranking_accuracy_and_top1_recall():
+    # 1 video, 3 clips: clip of 1x predicted 1x, clip of 2x predicted rev, clip of rev predicted rev
+    scores = torch.tensor([[[2.0, 0.0, 0.0], [0.0, 1.0, 1.5], [0.0, 0.5, 3.0]]])
+    targets = torch.tensor([[0, 1, 2]])
+    logs = TransRank._accuracy_logs(scores, targets, ("1x", "2x", "rev"), prefix="acc")
+    assert logs["acc"] == pytest.approx(2 / 3)
+    assert logs["top1/1x"] == 1.0 and logs["top1/2x"] == 0.0 and logs["top1/rev"] == 1.0
+    # ranking on column 2x: the 2x clip (1.0) beats the 1x clip (0.0) and the rev clip (0.5)
+    assert logs["acc/2x"] == 1.0 and logs["acc/rev"] == 1.0 and logs["acc/1x"] == 1.0
+    rot = TransRank._accuracy_logs(scores[..., :3], targets, ("0deg", "90deg", "180deg"), prefix="acc_rot")
+    assert set(rot) >= {"acc_rot", "acc_rot/90deg", "top1_rot/90deg"}

@@ -165,13 +165,19 @@ class TransRank(nn.Module):
 
     @staticmethod
     def _accuracy_logs(scores: torch.Tensor, targets: torch.Tensor, names: Sequence[str], *, prefix: str) -> dict:
-        """Argmax accuracy and, per class, the pairwise ranking accuracy.
+        """Overall argmax accuracy ``prefix``; per class, the pairwise ranking accuracy ``prefix/<name>``
+        (what eq. 1 trains) and the argmax recall ``top1<suffix>/<name>`` (what eq. 2 trains).
 
-        Logged every epoch so a shortcut transformation (palindrome, shuffle) shows up.
+        Logged every epoch so a shortcut transformation (palindrome, shuffle: > 99.5 % in §5.2) shows up.
         """
         per_class = pairwise_ranking_accuracy(scores, targets, len(names))
-        logs = {prefix: (scores.argmax(-1) == targets).float().mean().item()}
-        for name, value in zip(names, per_class.tolist()):
+        predicted = scores.argmax(-1)
+        logs = {prefix: (predicted == targets).float().mean().item()}
+        top1 = "top1" + prefix[len("acc"):]
+        for k, (name, value) in enumerate(zip(names, per_class.tolist())):
             if value == value:  # skip NaN: no pair for this class in the batch
                 logs[f"{prefix}/{name}"] = value
+            of_class = targets == k
+            if of_class.any():
+                logs[f"{top1}/{name}"] = (predicted[of_class] == k).float().mean().item()
         return logs
