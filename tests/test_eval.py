@@ -430,6 +430,25 @@ def test_finetune_smoke_bright_vs_dark(tmp_path):
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
+def test_finetune_depends_on_its_seed_not_on_the_global_rng(tmp_path):
+    specs = [(i % 2, _flat_video(i, 200 if i % 2 else 40)) for i in range(8)]
+    records = _write_videos(tmp_path, specs)
+    backbone = build_backbone("tiny")
+    cfg = TrainConfig(epochs=1, batch_size=2, lr=0.05, workers=0, device="cpu", progress=False, log_every=1)
+    runs = []
+    for name, global_seed, seed in (("a", 1, 0), ("b", 2, 0), ("c", 1, 5)):
+        torch.manual_seed(global_seed)  # e.g. a pretraining run drew a different number of values before
+        result = finetune(
+            backbone, records[:6], records[6:], PyAVReader(), num_classes=2, cfg=cfg, run_dir=tmp_path / name,
+            clips=EvalClips(num_clips=2, clip_len=4, size=32, resize_short=32), seed=seed, test_batch_size=2,
+            workers=0, progress=False,
+        )
+        runs.append(result)
+    assert runs[0]["history"][0]["loss"] == runs[1]["history"][0]["loss"]
+    assert np.array_equal(runs[0]["video_probs"].probs, runs[1]["video_probs"].probs)
+    assert runs[0]["history"][0]["loss"] != runs[2]["history"][0]["loss"]
+
+
 # ---------------------------------------------------------------- plots
 
 

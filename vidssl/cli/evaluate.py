@@ -1,8 +1,17 @@
-"""``vidssl eval retrieval|finetune``: one protocol on one backbone, results.json written."""
+"""``vidssl eval retrieval|finetune``: one protocol on one backbone, results.json written.
+
+With ``--fuse RUN2`` the protocol runs on two streams, RUN's backbone and
+RUN2's (each in its own run's ``model.modality``), and also scores their fusion
+(TransRank §5.3 "R + RD", appendix C.2): averaged cosine similarities for
+retrieval, averaged video probabilities for finetuning.
+"""
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import NamedTuple
+
+import torch
 
 from vidssl.cli import build
 from vidssl.cli.commands import eval_data_config, load_backbone, load_run_config, random_init_backbone
@@ -10,13 +19,16 @@ from vidssl.config.schema import RunConfig
 from vidssl.engine.distributed import resolve_device
 from vidssl.engine.trainer import TrainConfig
 from vidssl.eval.features import EvalClips
-from vidssl.eval.finetune import default_finetune_augment, finetune
-from vidssl.eval.retrieval import evaluate_retrieval
+from vidssl.eval.finetune import default_finetune_augment, finetune, fused_video_accuracy
+from vidssl.eval.retrieval import evaluate_retrieval, evaluate_retrieval_streams
 from vidssl.errors import VidsslError
 from vidssl.fileio import write_json_atomic
 
 
-def evaluate_command(protocol: str, backbone_path: str, *, config: str | None, overrides: list[str], out: str | None) -> dict:
+def evaluate_command(
+    protocol: str, backbone_path: str, *, config: str | None, overrides: list[str], out: str | None,
+    fuse: str | None = None,
+) -> dict:
     if config is None:
         if backbone_path == "random":
             raise VidsslError("eval random: give --config for the backbone and data settings")
@@ -26,14 +38,89 @@ def evaluate_command(protocol: str, backbone_path: str, *, config: str | None, o
         backbone = random_init_backbone(cfg)
     else:
         backbone = load_backbone(backbone_path)
+    second = load_fuse_stream(fuse) if fuse is not None else None  # checked before the data is read
     out_dir = Path(out) if out else (Path(backbone_path) if Path(backbone_path).is_dir() else Path("."))
     data = load_eval_data(cfg)
+    if second is not None:
+        streams = [RunStream(backbone_path, cfg.model.modality, backbone), second]
+        results = run_fused(protocol, cfg, streams, data, out_dir)
+        for stream_results in results["streams"].values():
+            drop_arrays(stream_results)
+        write_json_atomic(out_dir / f"eval_{protocol}_fused_{run_name(fuse)}.json", results, indent=2)
+        return results
     if protocol == "retrieval":
         results = run_retrieval(cfg, backbone, data)
     else:
-        results = run_finetune(cfg, backbone, data, out_dir / "finetune")
-        results.pop("history", None)
+        results = drop_arrays(run_finetune(cfg, backbone, data, out_dir / "finetune"))
     write_json_atomic(out_dir / f"eval_{protocol}.json", results, indent=2)
+    return results
+
+
+def drop_arrays(results: dict) -> dict:
+    """``results`` without the finetune history and test probabilities, ready for JSON."""
+    results.pop("history", None)
+    results.pop("video_probs", None)
+    return results
+
+
+class RunStream(NamedTuple):
+    """One stream of ``--fuse``: the run folder (or backbone.pt) it came from, its input modality, its backbone."""
+
+    path: str
+    modality: str
+    backbone: torch.nn.Module
+
+
+def run_name(path: str) -> str:
+    """The run folder's name of a run folder or its backbone.pt (``random`` stays ``random``)."""
+    if path == "random":
+        return path
+    resolved = Path(path).resolve()
+    return resolved.name if resolved.is_dir() else resolved.parent.name
+
+
+def load_fuse_stream(path: str) -> RunStream:
+    """The second stream of ``--fuse``: a pretraining run folder (or its backbone.pt) with config.yaml beside it.
+
+    Only ``model.modality`` is read from its config; data and eval settings come from the first run's.
+    """
+    expected = "expected a pretraining run folder with config.yaml and backbone.pt"
+    if not Path(path).exists():
+        raise VidsslError(f"--fuse {path}: not found ({expected})")
+    folder = Path(path) if Path(path).is_dir() else Path(path).parent
+    weights = folder / "backbone.pt" if Path(path).is_dir() else Path(path)
+    for needed in (folder / "config.yaml", weights):
+        if not needed.is_file():
+            raise VidsslError(f"--fuse {path}: {needed.name} not found ({expected})")
+    modality = load_run_config(str(folder / "config.yaml")).model.modality
+    return RunStream(path, modality, load_backbone(weights))
+
+
+def stream_names(streams: list[RunStream]) -> list[str]:
+    """Streams are named by modality (``rgb``, ``rgbdiff``); by run folder when modalities repeat
+    (two RGB runs fused are an ensemble), numbered when those repeat too."""
+    modalities = [stream.modality for stream in streams]
+    if len(set(modalities)) == len(modalities):
+        return modalities
+    runs = [run_name(stream.path) for stream in streams]
+    if len(set(runs)) == len(runs):
+        return runs
+    return [f"{run}_{i}" for i, run in enumerate(runs, start=1)]
+
+
+def run_fused(protocol: str, cfg: RunConfig, streams: list[RunStream], data: dict, out_dir: Path) -> dict:
+    """``protocol`` on each stream and on their fusion (TransRank §5.3 "R + RD").
+
+    Returns ``{"streams": {name: {..., "run", "modality"}}, "fused": {...}}``;
+    every stream uses ``cfg``'s data and eval settings in its own modality.
+    """
+    named = dict(zip(stream_names(streams), streams))
+    if protocol == "retrieval":
+        results = run_retrieval_streams(cfg, named, data)
+    else:
+        results = run_finetune_streams(cfg, named, data, out_dir)
+    for name, stream in named.items():
+        results["streams"][name].update(run=stream.path, modality=stream.modality)
     return results
 
 
@@ -46,12 +133,12 @@ def load_eval_data(cfg: RunConfig) -> dict:
     return {"train": both[: len(train)], "test": both[len(train):], "reader": reader, "classes": classes}
 
 
-def eval_clips(cfg: RunConfig) -> EvalClips:
-    """The evaluation clips of ``cfg.eval`` in the backbone's input modality."""
+def eval_clips(cfg: RunConfig, modality: str | None = None) -> EvalClips:
+    """The evaluation clips of ``cfg.eval`` in the backbone's input modality (or ``modality``: a second stream's)."""
     e = cfg.eval
     return EvalClips(
         num_clips=e.num_clips, clip_len=e.frames, interval=e.interval, size=e.size, resize_short=e.resize_short,
-        modality=cfg.model.modality,
+        modality=modality or cfg.model.modality,
     )
 
 
@@ -59,6 +146,19 @@ def run_retrieval(cfg: RunConfig, backbone, data: dict, *, progress: bool = True
     e = cfg.eval
     return evaluate_retrieval(
         backbone, data["train"], data["test"], data["reader"], eval_clips(cfg),
+        layer=e.layer, pooling=e.pooling, device=resolve_device(cfg.train.device), batch_size=e.batch_size,
+        workers=cfg.train.workers, progress=progress, coarse_labels=coarse_labels,
+    )
+
+
+def run_retrieval_streams(
+    cfg: RunConfig, streams: dict[str, RunStream], data: dict, *, progress: bool = True, coarse_labels=None
+) -> dict:
+    """Retrieval of each stream and of their averaged similarity (TransRank appendix C.2, Table 12)."""
+    e = cfg.eval
+    return evaluate_retrieval_streams(
+        {name: (stream.backbone, eval_clips(cfg, stream.modality)) for name, stream in streams.items()},
+        data["train"], data["test"], data["reader"],
         layer=e.layer, pooling=e.pooling, device=resolve_device(cfg.train.device), batch_size=e.batch_size,
         workers=cfg.train.workers, progress=progress, coarse_labels=coarse_labels,
     )
@@ -73,11 +173,14 @@ def finetune_train_config(cfg: RunConfig) -> TrainConfig:
     )
 
 
-def run_finetune(cfg: RunConfig, backbone, data: dict, run_dir: Path, *, progress: bool = True) -> dict:
+def run_finetune(
+    cfg: RunConfig, backbone, data: dict, run_dir: Path, *, progress: bool = True, modality: str | None = None
+) -> dict:
     e = cfg.eval
     return finetune(
         backbone, data["train"], data["test"], data["reader"],
-        num_classes=len(data["classes"]), cfg=finetune_train_config(cfg), run_dir=run_dir, clips=eval_clips(cfg),
+        num_classes=len(data["classes"]), cfg=finetune_train_config(cfg), run_dir=run_dir,
+        clips=eval_clips(cfg, modality),
         augment=default_finetune_augment(e.size, scale=tuple(e.finetune.scale), flip_p=e.finetune.flip_p),
         dropout=e.finetune.dropout, label_fraction=e.finetune.label_fraction, seed=cfg.train.seed,
         device=resolve_device(cfg.train.device), test_batch_size=e.batch_size, workers=cfg.train.workers,
@@ -85,3 +188,15 @@ def run_finetune(cfg: RunConfig, backbone, data: dict, run_dir: Path, *, progres
     )
 
 
+def run_finetune_streams(
+    cfg: RunConfig, streams: dict[str, RunStream], data: dict, out_dir: Path, *, progress: bool = True
+) -> dict:
+    """Finetune each stream on its own (in ``out_dir/finetune_<name>``), then fuse their test probabilities
+    (TransRank §5.3 "R + RD", Table 7). Each stream's result keeps its ``"video_probs"``."""
+    tuned = {
+        name: run_finetune(
+            cfg, stream.backbone, data, out_dir / f"finetune_{name}", progress=progress, modality=stream.modality
+        )
+        for name, stream in streams.items()
+    }
+    return {"streams": tuned, "fused": fused_video_accuracy([result["video_probs"] for result in tuned.values()])}

@@ -1,4 +1,4 @@
-"""``vidssl`` command line: synth | pretrain | eval | quickstart | info.
+"""``vidssl`` command line: synth | pretrain | eval | analyze | quickstart | info.
 
 Bad input ends with one line ``error: …`` on stderr and exit code 2; ``--debug``
 shows the traceback instead.
@@ -73,7 +73,22 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, help="config for data/eval settings (default: the run's config.yaml)")
     p.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. eval.num_clips=5")
     p.add_argument("--out", default=None, help="folder for results.json (default: the run folder)")
+    p.add_argument("--fuse", default=None, metavar="RUN2",
+                   help="second stream's run folder (e.g. RGBDiff): score both streams and their average")
     p.set_defaults(run=run_eval)
+
+    p = sub.add_parser("analyze", help="probe what a pretraining run learned (TransRank Fig. 4 and 7)")
+    analyses = p.add_subparsers(dest="analysis", required=True)
+    p = analyses.add_parser("speediness", help="speediness score s_2x - s_1x of clips at 0.5x/1x/2x/4x")
+    p.add_argument("run_path", metavar="RUN", help="pretraining run folder or its checkpoints/last.pt")
+    p.add_argument("overrides", nargs="*", help="section.key=value overrides of the run's config (train.device=cpu)")
+    p.add_argument("--data", default=None, help="root of labelled videos (default: the run's downstream data)")
+    p.add_argument("--format", default=None, help="dataset format of --data (default: the run's)")
+    p.add_argument("--annotations", default=None, help="split files of --data")
+    p.add_argument("--split", default="test", help="split to analyse (default: test)")
+    p.add_argument("--clips", type=int, default=4, help="clips per video and speed (default: 4)")
+    p.add_argument("--out", default=None, help="folder for speediness.json and the plots (default: RUN/analysis)")
+    p.set_defaults(run=run_analyze_speediness)
 
     p = sub.add_parser("quickstart", help="the 10-minute CPU demo: SynthMotion → TransRank-T → eval vs random init")
     p.add_argument("--out", default="vidssl-quickstart", help="output folder")
@@ -115,8 +130,24 @@ def run_pretrain(args) -> int:
 def run_eval(args) -> int:
     from vidssl.cli.evaluate import evaluate_command
 
-    results = evaluate_command(args.protocol, args.backbone, config=args.config, overrides=args.overrides, out=args.out)
+    results = evaluate_command(
+        args.protocol, args.backbone, config=args.config, overrides=args.overrides, out=args.out, fuse=args.fuse
+    )
     print(json.dumps(results, indent=2))
+    return 0
+
+
+def run_analyze_speediness(args) -> int:
+    from vidssl.cli.analyze import format_speediness_table, speediness_command
+
+    summary = speediness_command(
+        args.run_path, data=args.data, fmt=args.format, annotations=args.annotations, split=args.split,
+        clips=args.clips, out=args.out, overrides=args.overrides,
+    )
+    print(f"speediness of {summary['run']}: {summary['num_videos'] - summary['num_skipped']} {args.split} videos "
+          f"({summary['num_skipped']} failed to decode), {summary['clips_per_video']} clips per video and speed")
+    print(format_speediness_table(summary))
+    print(f"wrote speediness.json, speediness.png, speediness_per_class.png to {summary['out']}")
     return 0
 
 

@@ -15,12 +15,18 @@ Test protocol: ``clips.num_clips`` clips per test video placed as for retrieval
 
 ``label_fraction < 1`` trains on a class-balanced subset of the training
 videos (:func:`label_subset`), for label-efficiency curves.
+
+Two streams (TransRank §5.3 "R + RD" rows, Table 7): each stream's backbone is
+finetuned on its own; the per-video probabilities of both
+(:class:`VideoProbs`, returned by :func:`finetune` as ``"video_probs"``) are
+averaged, then argmax: :func:`fused_video_accuracy`.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +131,20 @@ def default_finetune_augment(
     return ClipAugment(size, scale=scale, flip_p=flip_p, jitter_p=0.0, grayscale_p=0.0, blur_p=0.0)
 
 
+@dataclass(frozen=True)
+class VideoProbs:
+    """Class probabilities of test videos, one row per record, in order (softmax averaged over the clips).
+
+    ``probs``: float32 (num_videos, num_classes), zeros where the video failed
+    to decode; ``labels``: int64 (num_videos,); ``valid``: bool (num_videos,).
+    Holds arrays: leave it out of JSON files.
+    """
+
+    probs: np.ndarray
+    labels: np.ndarray
+    valid: np.ndarray
+
+
 def evaluate_classifier(
     model: nn.Module,
     records: Sequence[VideoRecord],
@@ -135,15 +155,18 @@ def evaluate_classifier(
     batch_size: int = 8,
     workers: int = 2,
     progress: bool = True,
-) -> dict[str, float]:
+    return_probs: bool = False,
+) -> dict[str, Any]:
     """Video accuracy (softmax averaged over ``clips.num_clips`` clips, then argmax) and clip accuracy.
 
     Videos that fail to decode are left out and counted in ``"skipped"``.
+    With ``return_probs``, ``"video_probs"`` adds the :class:`VideoProbs` of
+    every record (for fusing streams, :func:`fused_video_accuracy`).
     """
     loader = eval_loader(records, reader, clips, batch_size=batch_size, workers=workers, device=device)
     num_clips = clips.num_clips
     video_correct = clip_correct = 0
-    valid_all = []
+    valid_all, probs_all, labels_all = [], [], []
     was_training = model.training
     model.to(device).eval()
     try:
@@ -154,11 +177,14 @@ def evaluate_classifier(
                 valid = batch["valid"].to(device)
                 labels = batch["label"].to(device)
                 logits = model(x).float().view(labels.shape[0], num_clips, -1)
-                video_pred = logits.softmax(dim=-1).mean(dim=1).argmax(dim=-1)
+                video_probs = logits.softmax(dim=-1).mean(dim=1)
+                video_pred = video_probs.argmax(dim=-1)
                 clip_hits = (logits.argmax(dim=-1) == labels[:, None]).sum(dim=1)
                 video_correct += int(((video_pred == labels) & valid).sum())
                 clip_correct += int(clip_hits[valid].sum())
                 valid_all.append(batch["valid"])
+                probs_all.append(video_probs.cpu())
+                labels_all.append(batch["label"])
     finally:
         model.train(was_training)
     valid_mask = torch.cat(valid_all).numpy().astype(bool)
@@ -166,12 +192,46 @@ def evaluate_classifier(
     num_valid = int(valid_mask.sum())
     if num_valid == 0:
         raise VidsslError("finetune: every test video failed to decode")
-    return {
+    results: dict[str, Any] = {
         "video_acc": video_correct / num_valid,
         "clip_acc": clip_correct / (num_valid * num_clips),
         "num_test_videos": num_valid,
         "skipped": len(records) - num_valid,
     }
+    if return_probs:
+        probs = torch.cat(probs_all).numpy()
+        probs[~valid_mask] = 0.0
+        labels = torch.cat(labels_all).numpy().astype(np.int64)
+        results["video_probs"] = VideoProbs(probs=probs, labels=labels, valid=valid_mask)
+    return results
+
+
+def fused_video_accuracy(streams: Sequence[VideoProbs]) -> dict[str, Any]:
+    """Video accuracy of several streams' averaged probabilities (TransRank §5.3 "R + RD", Table 7).
+
+    Each video's clip-averaged softmax (:class:`VideoProbs`) is averaged over
+    the streams, then argmax. All streams must cover the same test records in
+    the same order; a video that failed to decode in any stream is left out.
+    Returns ``{"video_acc", "num_test_videos", "skipped"}``.
+    """
+    if len(streams) == 0:
+        raise VidsslError("fused finetune: expected the video probabilities of at least one stream, got none")
+    first = streams[0]
+    for i, stream in enumerate(streams[1:], start=1):
+        if stream.probs.shape != first.probs.shape:
+            raise VidsslError(
+                f"fused finetune: stream {i} has probabilities of shape {stream.probs.shape}, expected "
+                f"{first.probs.shape} like stream 0 (the same test videos and classes)"
+            )
+        if not np.array_equal(stream.labels, first.labels):
+            raise VidsslError(f"fused finetune: stream {i} was tested on other videos (labels differ from stream 0's)")
+    valid = np.logical_and.reduce([stream.valid for stream in streams])
+    num_valid = int(valid.sum())
+    if num_valid == 0:
+        raise VidsslError("fused finetune: no test video decoded in every stream")
+    mean_probs = np.mean([stream.probs for stream in streams], axis=0)
+    correct = mean_probs[valid].argmax(axis=1) == first.labels[valid]
+    return {"video_acc": float(correct.mean()), "num_test_videos": num_valid, "skipped": int(len(valid) - num_valid)}
 
 
 def finetune(
@@ -204,7 +264,9 @@ def finetune(
     clips per video.
 
     Returns ``{"video_acc", "clip_acc", "num_test_videos", "skipped",
-    "num_train_videos", "history"}``; ``history`` is ``fit``'s per-epoch rows.
+    "num_train_videos", "history", "video_probs"}``; ``history`` is ``fit``'s
+    per-epoch rows, ``video_probs`` the test :class:`VideoProbs` (arrays: drop
+    it before writing JSON; :func:`fused_video_accuracy` fuses streams with it).
     The caller's ``backbone`` is left untouched.
     """
     train_subset = label_subset(train_records, label_fraction, seed) if label_fraction < 1.0 else list(train_records)
@@ -216,7 +278,11 @@ def finetune(
             f"finetune: labels must be in [0, {num_classes}) for num_classes={num_classes}, "
             f"found {min(labels)}..{max(labels)}"
         )
-    model = Classifier(copy.deepcopy(backbone), num_classes=num_classes, dropout=dropout, modality=clips.modality)
+    with torch.random.fork_rng(devices=[]):
+        # The new classifier layer's initial weights come from ``seed``, not from whatever drew from the
+        # global RNG before: two calls with the same backbone and seed finetune identically.
+        torch.manual_seed(seed)
+        model = Classifier(copy.deepcopy(backbone), num_classes=num_classes, dropout=dropout, modality=clips.modality)
     sampler = TrainClipSampler(
         clip_len=frames_for_modality(clips.clip_len, clips.modality), interval=clips.interval,
         augment=augment or default_finetune_augment(clips.size),
@@ -225,7 +291,7 @@ def finetune(
     history = fit(model, dataset, cfg=cfg, run_dir=run_dir, resume=resume)
     results: dict[str, Any] = evaluate_classifier(
         model, test_records, reader, clips, device=device, batch_size=test_batch_size, workers=workers,
-        progress=progress,
+        progress=progress, return_probs=True,
     )
     results["num_train_videos"] = len(train_subset)
     results["history"] = history

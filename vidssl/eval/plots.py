@@ -133,3 +133,78 @@ def plot_accuracy_bars(
     return _grouped_bars(
         results, list(keys), path, title=title, xlabel="metric", ylabel="accuracy (%)", as_percent=True
     )
+
+
+def _quantile_boxes(
+    ax: Any, groups: Sequence[np.ndarray], positions: Sequence[float], *, width: float, colors: Sequence[Any]
+) -> None:
+    """Fig. 4 boxes: whiskers at the 5 %/95 % quantiles, box 25 %/75 %, a line at the median, no outliers."""
+    boxes = ax.boxplot(
+        [np.asarray(values, dtype=np.float64) for values in groups], positions=list(positions), widths=width,
+        whis=(5, 95), showfliers=False, patch_artist=True, medianprops={"color": "black", "linewidth": 1.5},
+    )
+    for patch, color in zip(boxes["boxes"], colors):
+        patch.set_facecolor(color)
+        patch.set_alpha(0.75)
+
+
+def plot_speediness(
+    by_speed: Mapping[str, np.ndarray], path: str | Path, *, title: str = "Speediness distribution"
+) -> Path:
+    """TransRank Figure 4: one box per speed (``{"0.5x": normalised scores, …}``, in that order).
+
+    Whiskers 5 %/95 %, boxes 25 %/75 %, median line; dashed lines at 0 and 1,
+    the mean normalised scores of the 1× and 2× clips (footnote 5).
+    """
+    speeds = [name for name, values in by_speed.items() if len(values)]
+    if not speeds:
+        raise VidsslError(f"plot {path}: no speediness scores to plot")
+    fig = Figure(figsize=(max(4.0, 1.1 * len(speeds) + 1.5), 3.8))
+    ax = fig.add_subplot(1, 1, 1)
+    colors = [f"C{i}" for i in range(len(speeds))]
+    _quantile_boxes(ax, [by_speed[s] for s in speeds], range(len(speeds)), width=0.6, colors=colors)
+    for level in (0.0, 1.0):
+        ax.axhline(level, color="grey", linestyle="--", linewidth=0.8)
+    ax.set_xticks(range(len(speeds)), speeds)
+    ax.set_xlabel("playback speed of the clips")
+    ax.set_ylabel("speediness score (normalised)")
+    ax.set_title(title)
+    ax.grid(True, axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_speediness_per_class(
+    by_class: Mapping[str, Mapping[str, np.ndarray]],
+    path: str | Path,
+    *,
+    title: str = "Speediness per class (unnormalised)",
+) -> Path:
+    """TransRank Figure 7: one group per class, one box per speed (raw ``s_2x − s_1x``), colour = speed.
+
+    ``by_class``: ``{class name: {"0.5x": scores, "1x": …}}``; the speeds of the
+    first class set the colours and the legend. Boxes as in :func:`plot_speediness`.
+    """
+    classes = list(by_class)
+    if not classes:
+        raise VidsslError(f"plot {path}: no classes to plot")
+    speeds = list(by_class[classes[0]])
+    width = 0.8 / max(1, len(speeds))
+    fig = Figure(figsize=(max(6.0, 0.6 * len(classes) + 2.0), 4.2))
+    ax = fig.add_subplot(1, 1, 1)
+    for i, speed in enumerate(speeds):
+        present = [(c, by_class[name][speed]) for c, name in enumerate(classes) if len(by_class[name].get(speed, ()))]
+        if not present:
+            continue
+        positions = [c - 0.4 + width * (i + 0.5) for c, _ in present]
+        _quantile_boxes(ax, [values for _, values in present], positions, width=0.9 * width,
+                        colors=[f"C{i}"] * len(present))
+        ax.plot([], [], color=f"C{i}", linewidth=6, alpha=0.75, label=speed)  # legend entry
+    slanted = len(classes) > 4
+    ax.set_xticks(range(len(classes)), classes, rotation=45 if slanted else 0, ha="right" if slanted else "center")
+    ax.set_xlim(-0.6, len(classes) - 0.4)
+    ax.set_xlabel("class")
+    ax.set_ylabel("speediness score s_2x − s_1x")
+    ax.set_title(title)
+    ax.legend(title="speed", fontsize=8)
+    ax.grid(True, axis="y", alpha=0.3)
+    return _save(fig, path)

@@ -6,7 +6,8 @@ query is a hit at ``k`` when ANY of its ``k`` most similar training videos
 shares its class. ``R@k`` = hits / number of queries, a float in [0, 1].
 
 Two modalities (TransRank Table 12, e.g. RGB + RGBDiff) are combined by
-averaging their cosine-similarity matrices: :func:`retrieval_recall_multi`.
+averaging their cosine-similarity matrices: :func:`retrieval_recall_multi` on
+features, :func:`evaluate_retrieval_streams` on one backbone per stream.
 
 The search is exact and works on blocks of ``chunk`` queries, so a 100k x 100k
 retrieval never holds the whole similarity matrix: per block, the similarities
@@ -21,7 +22,7 @@ gallery size (then R@k = R@len(gallery)); the key stays ``"R@k"`` as asked.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from vidssl.errors import VidsslError
-from vidssl.eval.features import EvalClips, extract_features
+from vidssl.eval.features import EvalClips, Features, extract_features
 
 DEFAULT_KS = (1, 5, 10, 20, 50)
 
@@ -239,6 +240,82 @@ def evaluate_retrieval(
     """
     common = dict(layers=(layer,), pooling=pooling, device=device, batch_size=batch_size, workers=workers,
                   progress=progress)
+    queries, gallery = _retrieval_features(backbone, train_records, test_records, reader, clips, common)
+    pair = (queries.by_layer[layer][queries.valid], gallery.by_layer[layer][gallery.valid])
+    to_group = None if coarse_labels is None else _coarse_map(coarse_labels, _num_classes(queries, gallery))
+    return _scored_recalls(
+        [pair], queries.labels[queries.valid], gallery.labels[gallery.valid], ks=ks, chunk=chunk, to_group=to_group
+    )
+
+
+def evaluate_retrieval_streams(
+    streams: Mapping[str, tuple[torch.nn.Module, EvalClips]],
+    train_records: Sequence[Any],
+    test_records: Sequence[Any],
+    reader: Any,
+    *,
+    layer: str = "pool",
+    pooling: str = "avg",
+    ks: Sequence[int] = DEFAULT_KS,
+    device: str | torch.device = "cpu",
+    batch_size: int = 8,
+    workers: int = 2,
+    chunk: int = 4096,
+    progress: bool = True,
+    coarse_labels: Sequence[int] | None = None,
+) -> dict[str, Any]:
+    """Multi-stream retrieval, e.g. RGB + RGBDiff (TransRank §5.3 "R + RD", appendix C.2, Table 12).
+
+    ``streams`` maps a name to ``(backbone, clips)``: each backbone sees its
+    own clips (``clips.modality``). Each stream's video features are computed
+    as in :func:`evaluate_retrieval`; the fused similarity of two videos is the
+    mean over streams of their cosine similarities (:func:`retrieval_recall_multi`).
+    A video that fails to decode in any stream is left out of every score, so
+    the per-stream and fused recalls count the same videos.
+
+    Returns ``{"streams": {name: recalls of that stream alone}, "fused": recalls
+    of the averaged similarity}``, each as :func:`evaluate_retrieval` returns
+    them (``"R@k"``, ``"num_queries"``, ``"num_gallery"``, and ``"coarse"`` when
+    ``coarse_labels`` is given).
+    """
+    if len(streams) == 0:
+        raise VidsslError("retrieval streams: expected at least one (backbone, clips) stream, got none")
+    common = dict(layers=(layer,), pooling=pooling, device=device, batch_size=batch_size, workers=workers,
+                  progress=progress)
+    features = {
+        name: _retrieval_features(backbone, train_records, test_records, reader, clips, common)
+        for name, (backbone, clips) in streams.items()
+    }
+    query_valid = np.logical_and.reduce([queries.valid for queries, _ in features.values()])
+    gallery_valid = np.logical_and.reduce([gallery.valid for _, gallery in features.values()])
+    for what, valid in (("test (query)", query_valid), ("train (gallery)", gallery_valid)):
+        if not valid.any():
+            raise VidsslError(f"retrieval streams: no {what} video decoded in every stream")
+    pairs = {
+        name: (queries.by_layer[layer][query_valid], gallery.by_layer[layer][gallery_valid])
+        for name, (queries, gallery) in features.items()
+    }
+    queries, gallery = next(iter(features.values()))  # labels come from the records: the same in every stream
+    to_group = None if coarse_labels is None else _coarse_map(coarse_labels, _num_classes(queries, gallery))
+    score = dict(
+        query_labels=queries.labels[query_valid], gallery_labels=gallery.labels[gallery_valid], ks=ks, chunk=chunk,
+        to_group=to_group,
+    )
+    return {
+        "streams": {name: _scored_recalls([pair], **score) for name, pair in pairs.items()},
+        "fused": _scored_recalls(list(pairs.values()), **score),
+    }
+
+
+def _retrieval_features(
+    backbone: torch.nn.Module,
+    train_records: Sequence[Any],
+    test_records: Sequence[Any],
+    reader: Any,
+    clips: EvalClips,
+    common: dict[str, Any],
+) -> tuple[Features, Features]:
+    """(query = test, gallery = train) features of one backbone, checked: some decoded, all labelled."""
     gallery = extract_features(backbone, train_records, reader, clips, **common)
     queries = extract_features(backbone, test_records, reader, clips, **common)
     for name, feats in (("train (gallery)", gallery), ("test (query)", queries)):
@@ -246,25 +323,29 @@ def evaluate_retrieval(
             raise VidsslError(f"retrieval: every {name} video failed to decode")
         if (feats.labels[feats.valid] < 0).any():
             raise VidsslError(f"retrieval: {name} videos must be labelled, found label -1")
-    recalls: dict[str, float] = retrieval_recall(
-        queries.by_layer[layer][queries.valid],
-        queries.labels[queries.valid],
-        gallery.by_layer[layer][gallery.valid],
-        gallery.labels[gallery.valid],
-        ks=ks,
-        chunk=chunk,
-    )
-    recalls["num_queries"] = int(queries.valid.sum())
-    recalls["num_gallery"] = int(gallery.valid.sum())
-    if coarse_labels is not None:
-        to_group = _coarse_map(coarse_labels, int(max(gallery.labels.max(), queries.labels.max())) + 1)
-        recalls["coarse"] = retrieval_recall(
-            queries.by_layer[layer][queries.valid],
-            to_group[queries.labels[queries.valid]],
-            gallery.by_layer[layer][gallery.valid],
-            to_group[gallery.labels[gallery.valid]],
-            ks=ks,
-            chunk=chunk,
+    return queries, gallery
+
+
+def _num_classes(queries: Features, gallery: Features) -> int:
+    return int(max(gallery.labels.max(), queries.labels.max())) + 1
+
+
+def _scored_recalls(
+    pairs: Sequence[FeaturePair],
+    query_labels: np.ndarray,
+    gallery_labels: np.ndarray,
+    *,
+    ks: Sequence[int],
+    chunk: int,
+    to_group: np.ndarray | None,
+) -> dict[str, Any]:
+    """R@k of ``pairs`` (similarity averaged over them), the video counts, and ``"coarse"`` R@k by ``to_group``."""
+    recalls: dict[str, Any] = retrieval_recall_multi(pairs, query_labels, gallery_labels, ks=ks, chunk=chunk)
+    recalls["num_queries"] = int(len(query_labels))
+    recalls["num_gallery"] = int(len(gallery_labels))
+    if to_group is not None:
+        recalls["coarse"] = retrieval_recall_multi(
+            pairs, to_group[query_labels], to_group[gallery_labels], ks=ks, chunk=chunk
         )
     return recalls
 
