@@ -7,16 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from videofixtures import make_ucf101, write_video, numbered_frames
+from videofixtures import TINY_RUN_OVERRIDES as TINY, make_ucf101, numbered_frames, write_video
 
 from vidssl.cli.commands import packaged_config_names
 from vidssl.cli.main import main
 
-TINY = [
-    "model.backbone=tiny", "clip.frames=4", "clip.size=32", "train.epochs=1", "train.batch_size=2",
-    "train.workers=0", "train.progress=false", "eval.frames=4", "eval.size=32", "eval.resize_short=32",
-    "eval.num_clips=2", "eval.batch_size=4", "eval.finetune.epochs=1", "eval.finetune.batch_size=2",
-]
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from videofixtures import make_ucf101
+from videofixtures import TINY_RUN_OVERRIDES as TINY, make_ucf101
 
 from vidssl.data.datasets import VideoRecord
 from vidssl.data.transforms import EvalTransform, frames_for_modality, to_model_input
@@ -233,11 +233,6 @@ def test_evaluate_classifier_probs_are_the_softmax_mean_over_clips(modality):
 
 # ---------------------------------------------------------------- command line
 
-TINY = [
-    "model.backbone=tiny", "clip.frames=4", "clip.size=32", "train.epochs=1", "train.batch_size=2",
-    "train.workers=0", "train.progress=false", "eval.frames=4", "eval.size=32", "eval.resize_short=32",
-    "eval.num_clips=2", "eval.batch_size=4", "eval.finetune.epochs=1", "eval.finetune.batch_size=2",
-]
 
 
 @pytest.fixture(scope="module")

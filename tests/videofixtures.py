@@ -374,3 +374,11 @@ def make_folder(base: str | Path, *, template: str = "img_{:05d}.jpg") -> Layout
         fixture.add("train", folder / f"{name}_frames", class_names.index(name), frames)
     (base / "clapping" / "notes.txt").write_text("not a video\n")
     return fixture.finish()
+
+
+TINY_RUN_OVERRIDES = [
+    "model.backbone=tiny", "clip.frames=4", "clip.size=32", "train.epochs=1", "train.batch_size=2",
+    "train.workers=0", "train.progress=false", "eval.frames=4", "eval.size=32", "eval.resize_short=32",
+    "eval.num_clips=2", "eval.batch_size=4", "eval.finetune.epochs=1", "eval.finetune.batch_size=2",
+]
+"""CLI overrides that turn any config into a seconds-long run: tiny backbone, 4×32² clips, one epoch."""

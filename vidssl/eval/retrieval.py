@@ -238,14 +238,11 @@ def evaluate_retrieval(
     scored at that level, as ``"coarse": {"R@k": ...}`` (a hit = a neighbour
     of the query's group).
     """
-    common = dict(layers=(layer,), pooling=pooling, device=device, batch_size=batch_size, workers=workers,
-                  progress=progress)
-    queries, gallery = _retrieval_features(backbone, train_records, test_records, reader, clips, common)
-    pair = (queries.by_layer[layer][queries.valid], gallery.by_layer[layer][gallery.valid])
-    to_group = None if coarse_labels is None else _coarse_map(coarse_labels, _num_classes(queries, gallery))
-    return _scored_recalls(
-        [pair], queries.labels[queries.valid], gallery.labels[gallery.valid], ks=ks, chunk=chunk, to_group=to_group
-    )
+    return evaluate_retrieval_streams(
+        {"single": (backbone, clips)}, train_records, test_records, reader, layer=layer, pooling=pooling, ks=ks,
+        device=device, batch_size=batch_size, workers=workers, chunk=chunk, progress=progress,
+        coarse_labels=coarse_labels,
+    )["fused"]
 
 
 def evaluate_retrieval_streams(
@@ -301,10 +298,10 @@ def evaluate_retrieval_streams(
         query_labels=queries.labels[query_valid], gallery_labels=gallery.labels[gallery_valid], ks=ks, chunk=chunk,
         to_group=to_group,
     )
-    return {
-        "streams": {name: _scored_recalls([pair], **score) for name, pair in pairs.items()},
-        "fused": _scored_recalls(list(pairs.values()), **score),
-    }
+    fused = _scored_recalls(list(pairs.values()), **score)
+    if len(pairs) == 1:  # one stream: its recalls are the fused ones, no need to score twice
+        return {"streams": {name: fused for name in pairs}, "fused": fused}
+    return {"streams": {name: _scored_recalls([pair], **score) for name, pair in pairs.items()}, "fused": fused}
 
 
 def _retrieval_features(
