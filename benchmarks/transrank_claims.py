@@ -27,8 +27,8 @@ run continues where it stopped. The last line is
 
 Usage::
 
-    python benchmarks/transrank_claims.py                  # seed 0, ~25 minutes on 2 cores
-    python benchmarks/transrank_claims.py --seeds 0 1 2    # ~75 minutes
+    python benchmarks/transrank_claims.py                  # seed 0, 15–20 minutes on 2 cores
+    python benchmarks/transrank_claims.py --seeds 0 1 2    # under an hour
 """
 from __future__ import annotations
 
