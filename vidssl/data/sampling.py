@@ -218,3 +218,131 @@ def uniform_clip_starts(num_frames: int, *, clip_len: int, num_clips: int) -> np
     if num_clips == 1 or room <= 0:
         return np.zeros(num_clips, dtype=np.int64)
     return np.arange(num_clips, dtype=np.int64) * room // (num_clips - 1)
+
+
+# --------------------------------------------------------------------------- SRO segments
+# Segment sampling-rate and order prediction (TCSVT 2021, §III-B…D, Fig. 1; no public code:
+# the rules below are this project's reading, ALGORITHMS.md "SRO").
+
+
+def random_segment_lengths(total: int, num_segments: int, *, min_length: int = 3, rng: np.random.Generator) -> np.ndarray:
+    """Lengths l_1..l_n of the segments of a clip: each ≥ ``min_length``, summing to ``total`` (Fig. 1: T = Σ l_i).
+
+    Uniform over all such compositions (stars and bars: the ``total − n·min_length``
+    spare frames are split by n − 1 cut points drawn without replacement).
+    """
+    total = _check_positive_int(total, "clip_len")
+    num_segments = _check_positive_int(num_segments, "num_segments")
+    min_length = _check_positive_int(min_length, "min_length")
+    spare = total - num_segments * min_length
+    if spare < 0:
+        raise VidsslError(
+            f"cannot split {total} frames into {num_segments} segments of at least {min_length} frames"
+        )
+    cuts = np.sort(rng.choice(spare + num_segments - 1, size=num_segments - 1, replace=False))
+    bounds = np.concatenate([[-1], cuts, [spare + num_segments - 1]])
+    return (np.diff(bounds) - 1 + min_length).astype(np.int64)
+
+
+def segment_span(lengths: Sequence[int], rates: Sequence[int]) -> int:
+    """Source frames covered by consecutive segments: see :func:`segment_indices_in_time_order`."""
+    lengths, rates = np.asarray(lengths, dtype=np.int64), np.asarray(rates, dtype=np.int64)
+    return int(((lengths - 1) * rates).sum() + rates[1:].sum() + 1)
+
+
+def segment_indices_in_time_order(start: int, lengths: Sequence[int], rates: Sequence[int]) -> list[np.ndarray]:
+    """Frame indices of each segment, taken one after another along the video.
+
+    Segment i has ``lengths[i]`` frames ``rates[i]`` apart; the first segment
+    starts at ``start`` and each next segment's first frame comes ``rates[i]``
+    after the previous segment's last frame, so every gap inside segment i,
+    including the one that leads into it, is its own sampling rate.
+    """
+    if len(lengths) != len(rates) or not len(lengths):
+        raise VidsslError(f"segments need one rate per length, got lengths={list(lengths)} rates={list(rates)}")
+    segments, first = [], int(start)
+    for i, (length, rate) in enumerate(zip(lengths, rates)):
+        length, rate = _check_positive_int(length, "segment length"), _check_positive_int(rate, "segment rate")
+        if i > 0:
+            first = int(segments[-1][-1]) + rate
+        segments.append(first + rate * np.arange(length, dtype=np.int64))
+    return segments
+
+
+def permutation_index(order: Sequence[int]) -> int:
+    """Rank of a permutation of 0..n−1 in lexicographic order (the order label, n! classes; Lehmer code)."""
+    order = [int(v) for v in order]
+    n = len(order)
+    if sorted(order) != list(range(n)):
+        raise VidsslError(f"expected a permutation of 0..{n - 1}, got {order}")
+    rank, remaining = 0, list(range(n))
+    for position, value in enumerate(order):
+        smaller = remaining.index(value)
+        rank += smaller * _factorial(n - 1 - position)
+        remaining.pop(smaller)
+    return rank
+
+
+def permutation_from_index(index: int, n: int) -> list[int]:
+    """The permutation of 0..n−1 whose lexicographic rank is ``index`` (inverse of :func:`permutation_index`)."""
+    n = _check_positive_int(n, "n")
+    if not 0 <= index < _factorial(n):
+        raise VidsslError(f"permutation index must be in [0, {_factorial(n)}) for n={n}, got {index}")
+    remaining, order = list(range(n)), []
+    for position in range(n):
+        block = _factorial(n - 1 - position)
+        order.append(remaining.pop(index // block))
+        index %= block
+    return order
+
+
+def _factorial(n: int) -> int:
+    result = 1
+    for k in range(2, n + 1):
+        result *= k
+    return result
+
+
+def sro_clip_indices(
+    num_frames: int,
+    *,
+    clip_len: int = 16,
+    num_segments: int = 3,
+    min_length: int = 3,
+    rate_range: tuple[int, int] = (1, 8),
+    short_video: str = "loop",
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray | int]:
+    """One SRO clip (Fig. 1): n segments of random lengths and rates, taken in video order, then shuffled.
+
+    1. lengths by :func:`random_segment_lengths`, a rate per segment uniform on
+       the integers of ``rate_range`` (the frame interval in the raw video);
+    2. a uniformly random start, so that the segments (:func:`segment_span`)
+       fit in the video; videos shorter than that start at 0 and are fitted by
+       :func:`fit_to_video` with ``short_video``;
+    3. a random permutation ``order``: position k of the clip shows segment
+       ``order[k]`` (segments numbered in time order).
+
+    Returns ``indices`` (clip_len,) in the order shown; ``order_label``, the
+    rank of ``order`` among the n! permutations (:func:`permutation_index`);
+    ``rates`` and ``lengths`` per shown position (the regression targets are
+    the rates in the order the network sees them); ``order``; ``start``.
+    """
+    low, high = (int(rate_range[0]), int(rate_range[1]))
+    if not 1 <= low <= high:
+        raise VidsslError(f"rate_range must be (low, high) integers with 1 <= low <= high, got {rate_range!r}")
+    lengths = random_segment_lengths(clip_len, num_segments, min_length=min_length, rng=rng)
+    rates = rng.integers(low, high + 1, size=num_segments).astype(np.int64)
+    room = _check_positive_int(num_frames, "num_frames") - segment_span(lengths, rates)
+    start = int(rng.integers(0, room + 1)) if room > 0 else 0
+    in_time = segment_indices_in_time_order(start, lengths, rates)
+    order = rng.permutation(num_segments)
+    shown = np.concatenate([in_time[segment] for segment in order])
+    return {
+        "indices": fit_to_video(shown, num_frames, short_video),
+        "order_label": permutation_index(order),
+        "rates": rates[order],
+        "lengths": lengths[order],
+        "order": order.astype(np.int64),
+        "start": start,
+    }
