@@ -15,6 +15,7 @@ Vocabulary (TransRank, Duan et al. 2022, §4.2):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -86,13 +87,22 @@ def jittered_interval(
     Rounding is half-up. With the defaults, 1× always gives 2, 2× gives 3–5,
     4× gives 6–10, and 0.5× gives 1 (one frame per frame, footnote 4).
     """
-    base_interval = _check_positive_int(base_interval, "base_interval")
-    if not speed > 0:
-        raise VidsslError(f"speed must be > 0, got {speed!r}")
     low, high = jitter
     if not 0 < low <= high:
         raise VidsslError(f"jitter must be (low, high) with 0 < low <= high, got {jitter!r}")
     factor = rng.uniform(low, high) if high > low else low
+    return scaled_interval(speed, base_interval=base_interval, factor=factor)
+
+
+def scaled_interval(speed: float, *, base_interval: int = 2, factor: float = 1.0) -> int:
+    """Frame interval ``round(base_interval · speed · factor)`` (half-up), at least 1.
+
+    ``factor`` is the jitter of :func:`jittered_interval`; 1 gives the exact
+    interval of speed n (the speediness probe, TransRank footnote 4).
+    """
+    base_interval = _check_positive_int(base_interval, "base_interval")
+    if not speed > 0:
+        raise VidsslError(f"speed must be > 0, got {speed!r}")
     return max(1, int(np.floor(base_interval * speed * factor + 0.5)))
 
 
@@ -278,7 +288,7 @@ def permutation_index(order: Sequence[int]) -> int:
     rank, remaining = 0, list(range(n))
     for position, value in enumerate(order):
         smaller = remaining.index(value)
-        rank += smaller * _factorial(n - 1 - position)
+        rank += smaller * math.factorial(n - 1 - position)
         remaining.pop(smaller)
     return rank
 
@@ -286,21 +296,14 @@ def permutation_index(order: Sequence[int]) -> int:
 def permutation_from_index(index: int, n: int) -> list[int]:
     """The permutation of 0..n−1 whose lexicographic rank is ``index`` (inverse of :func:`permutation_index`)."""
     n = _check_positive_int(n, "n")
-    if not 0 <= index < _factorial(n):
-        raise VidsslError(f"permutation index must be in [0, {_factorial(n)}) for n={n}, got {index}")
+    if not 0 <= index < math.factorial(n):
+        raise VidsslError(f"permutation index must be in [0, {math.factorial(n)}) for n={n}, got {index}")
     remaining, order = list(range(n)), []
     for position in range(n):
-        block = _factorial(n - 1 - position)
+        block = math.factorial(n - 1 - position)
         order.append(remaining.pop(index // block))
         index %= block
     return order
-
-
-def _factorial(n: int) -> int:
-    result = 1
-    for k in range(2, n + 1):
-        result *= k
-    return result
 
 
 def sro_clip_indices(

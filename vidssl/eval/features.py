@@ -63,17 +63,35 @@ class EvalClips:
     modality: str = "rgb"
 
 
-def eval_clip_indices(num_frames: int, *, num_clips: int, clip_len: int, interval: int) -> np.ndarray:
+def eval_clip_indices(
+    num_frames: int, *, num_clips: int, clip_len: int, interval: int, short_video: str = "loop"
+) -> np.ndarray:
     """Frame indices (num_clips, clip_len) of the evaluation clips of a video (VCOP rule).
 
     Clip i starts at ``uniform_clip_starts(num_frames, span, num_clips)[i]``
     with ``span = (clip_len − 1)·interval + 1`` and takes every ``interval``-th
-    frame; indices past the end loop back to the start.
+    frame; indices past the end loop back to the start (or, with
+    ``short_video="clamp"``, repeat the last frame).
     """
     span = clip_span(clip_len, interval)
     starts = uniform_clip_starts(num_frames, clip_len=span, num_clips=num_clips)
     indices = starts[:, None] + np.arange(clip_len, dtype=np.int64)[None, :] * interval
-    return fit_to_video(indices, num_frames, rule="loop")
+    return fit_to_video(indices, num_frames, rule=short_video)
+
+
+def read_eval_clips(record: VideoRecord, reader: Any, indices: np.ndarray, transform: EvalTransform) -> torch.Tensor:
+    """The clips (N, C, T, H, W) uint8 of ``indices`` (N, T): one ``reader.read``, then ``transform``.
+
+    Resize + centre crop act frame by frame, so all clips are transformed at
+    once as (C, N·T, H, W). A reader returning fewer frames than asked raises
+    CorruptVideoError.
+    """
+    frames = reader.read(record.path, indices.reshape(-1))
+    if len(frames) != indices.size:
+        raise CorruptVideoError(f"{record.path}: reader returned {len(frames)} frames, expected {indices.size}")
+    clips = transform(frames)
+    c, _, h, w = clips.shape
+    return clips.reshape(c, indices.shape[0], indices.shape[1], h, w).permute(1, 0, 2, 3, 4).contiguous()
 
 
 class EvalClipSampler:
@@ -96,12 +114,7 @@ class EvalClipSampler:
         indices = eval_clip_indices(
             record.num_frames, num_clips=self.num_clips, clip_len=self.clip_len, interval=self.interval
         )
-        frames = reader.read(record.path, indices.reshape(-1))
-        # Resize + centre crop act frame by frame, so transform all clips at once: (C, N·T, H, W).
-        clips = self.transform(frames)
-        c, _, h, w = clips.shape
-        clips = clips.reshape(c, self.num_clips, self.clip_len, h, w).permute(1, 0, 2, 3, 4).contiguous()
-        return {"clips": clips}
+        return {"clips": read_eval_clips(record, reader, indices, self.transform)}
 
 
 class _ValidFlagSampler:
@@ -129,6 +142,36 @@ def _one_thread_per_worker(worker_id: int) -> None:
     cv2.setNumThreads(1)
 
 
+def ordered_loader(
+    records: Sequence[VideoRecord],
+    reader: Any,
+    sampler: Any,
+    clips_shape: tuple[int, ...],
+    *,
+    batch_size: int,
+    workers: int,
+    device: str | torch.device = "cpu",
+    what: str = "evaluation",
+) -> DataLoader:
+    """DataLoader of ``{"clips" (B, *clips_shape) uint8, "label", "video_index", "valid"}``, one row per record in order.
+
+    A video whose ``sampler`` raises CorruptVideoError gets zero clips of
+    ``clips_shape`` and ``valid = False`` (module docstring); workers run one thread each.
+    """
+    if len(records) == 0:
+        raise VidsslError(f"{what}: expected at least one video record, got none")
+    dataset = VideoDataset(list(records), reader, _ValidFlagSampler(sampler, clips_shape))
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        drop_last=False,  # VCOP drops up to 7 trailing videos; we keep them all
+        num_workers=workers,
+        worker_init_fn=_one_thread_per_worker if workers > 0 else None,
+        pin_memory=torch.device(device).type == "cuda",
+    )
+
+
 def eval_loader(
     records: Sequence[VideoRecord],
     reader: Any,
@@ -139,8 +182,6 @@ def eval_loader(
     device: str | torch.device = "cpu",
 ) -> DataLoader:
     """DataLoader of ``{"clips" (B, N, C, T, H, W) uint8, "label", "video_index", "valid"}`` in record order."""
-    if len(records) == 0:
-        raise VidsslError("evaluation: expected at least one video record, got none")
     clip_len = frames_for_modality(clips.clip_len, clips.modality)
     sampler = EvalClipSampler(
         num_clips=clips.num_clips,
@@ -148,17 +189,8 @@ def eval_loader(
         interval=clips.interval,
         transform=EvalTransform(size=clips.size, resize_short=clips.resize_short),
     )
-    safe = _ValidFlagSampler(sampler, (clips.num_clips, 3, clip_len, clips.size, clips.size))
-    dataset = VideoDataset(list(records), reader, safe)
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=False,
-        drop_last=False,  # VCOP drops up to 7 trailing videos; we keep them all
-        num_workers=workers,
-        worker_init_fn=_one_thread_per_worker if workers > 0 else None,
-        pin_memory=torch.device(device).type == "cuda",
-    )
+    clips_shape = (clips.num_clips, 3, clip_len, clips.size, clips.size)
+    return ordered_loader(records, reader, sampler, clips_shape, batch_size=batch_size, workers=workers, device=device)
 
 
 def iterate_eval_batches(

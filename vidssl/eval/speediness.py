@@ -30,13 +30,12 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
-from vidssl.data.datasets import VideoDataset, VideoRecord
-from vidssl.data.sampling import clip_span, fit_to_video, uniform_clip_starts
+from vidssl.data.datasets import VideoRecord
+from vidssl.data.sampling import clip_span, scaled_interval
 from vidssl.data.transforms import EvalTransform, frames_for_modality
 from vidssl.errors import CorruptVideoError, VidsslError
-from vidssl.eval.features import _one_thread_per_worker, _ValidFlagSampler, warn_invalid
+from vidssl.eval.features import eval_clip_indices, ordered_loader, read_eval_clips, warn_invalid
 from vidssl.progress import progress_bar
 
 SPEEDS: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
@@ -53,11 +52,7 @@ def speed_name(speed: float) -> str:
 
 def analysis_interval(speed: float, base_interval: int = 2) -> int:
     """Frame interval of speed n without jitter: ``round(base_interval · n)``, at least 1 (footnote 4)."""
-    if isinstance(base_interval, bool) or int(base_interval) != base_interval or base_interval < 1:
-        raise VidsslError(f"clip.base_interval must be a positive integer, got {base_interval!r}")
-    if not speed > 0:
-        raise VidsslError(f"speediness speed must be > 0, got {speed!r}")
-    return max(1, int(np.floor(base_interval * speed + 0.5)))
+    return scaled_interval(speed, base_interval=base_interval)
 
 
 def analysis_clip_indices(
@@ -71,16 +66,16 @@ def analysis_clip_indices(
 ) -> np.ndarray:
     """Frame indices (num_clips, clip_len) of the speed-n analysis clips of a video (footnote 4).
 
-    Interval d = :func:`analysis_interval`; clip k starts at
+    The evaluation clips of :func:`vidssl.eval.features.eval_clip_indices` at
+    interval d = :func:`analysis_interval`: clip k starts at
     ``uniform_clip_starts(num_frames, (clip_len − 1)·d + 1, num_clips)[k]`` and
     takes ``start + [0, d, …, (clip_len − 1)·d]``, mapped into the video by
     ``fit_to_video(…, short_video)``.
     """
-    interval = analysis_interval(speed, base_interval)
-    span = clip_span(clip_len, interval)
-    starts = uniform_clip_starts(num_frames, clip_len=span, num_clips=num_clips)
-    indices = starts[:, None] + np.arange(clip_len, dtype=np.int64)[None, :] * interval
-    return fit_to_video(indices, num_frames, rule=short_video)
+    return eval_clip_indices(
+        num_frames, num_clips=num_clips, clip_len=clip_len, interval=analysis_interval(speed, base_interval),
+        short_video=short_video,
+    )
 
 
 class SpeedClipSampler:
@@ -126,14 +121,7 @@ class SpeedClipSampler:
     def __call__(self, record: VideoRecord, reader: Any, rng: np.random.Generator | None = None) -> dict:
         if record.num_frames < 1:
             raise CorruptVideoError(f"{record.path}: video has no frames (num_frames={record.num_frames})")
-        indices = self.clip_indices(record.num_frames)
-        frames = reader.read(record.path, indices.reshape(-1))
-        if len(frames) != indices.size:
-            raise CorruptVideoError(f"{record.path}: reader returned {len(frames)} frames, expected {indices.size}")
-        clips = self.transform(frames)  # (C, S·K·T, H, W): resize + crop act frame by frame
-        c, _, h, w = clips.shape
-        clips = clips.reshape(c, len(indices), self.clip_len, h, w).permute(1, 0, 2, 3, 4).contiguous()
-        return {"clips": clips}
+        return {"clips": read_eval_clips(record, reader, self.clip_indices(record.num_frames), self.transform)}
 
 
 def speediness_columns(transforms: Sequence[str]) -> tuple[int, int]:
@@ -167,35 +155,6 @@ class SpeedinessScores:
     clips_per_video: int
 
 
-def speediness_loader(
-    records: Sequence[VideoRecord],
-    reader: Any,
-    sampler: SpeedClipSampler,
-    *,
-    frame_shape: tuple[int, int, int],
-    batch_size: int,
-    workers: int,
-    device: str | torch.device = "cpu",
-) -> DataLoader:
-    """DataLoader of ``{"clips" (B, S·K, C, T, H, W) uint8, "label", "video_index", "valid"}`` in record order.
-
-    ``frame_shape`` (C, H, W) of one transformed frame gives the zero clips of a video that fails to decode.
-    """
-    if len(records) == 0:
-        raise VidsslError("speediness: expected at least one video record, got none")
-    c, h, w = frame_shape
-    clips_shape = (len(sampler.speeds) * sampler.num_clips, c, sampler.clip_len, h, w)
-    dataset = VideoDataset(list(records), reader, _ValidFlagSampler(sampler, clips_shape))
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=False,
-        num_workers=workers,
-        worker_init_fn=_one_thread_per_worker if workers > 0 else None,
-        pin_memory=torch.device(device).type == "cuda",
-    )
-
-
 def speediness_scores(
     method: nn.Module,
     records: Sequence[VideoRecord],
@@ -227,8 +186,9 @@ def speediness_scores(
         base_interval=base_interval, short_video=short_video,
         transform=EvalTransform(size, resize_short=resize_short),
     )
-    loader = speediness_loader(
-        records, reader, sampler, frame_shape=(3, size, size), batch_size=batch_size, workers=workers, device=device
+    clips_shape = (len(sampler.speeds) * sampler.num_clips, 3, sampler.clip_len, size, size)
+    loader = ordered_loader(
+        records, reader, sampler, clips_shape, batch_size=batch_size, workers=workers, device=device, what="speediness"
     )
     chunks, labels, valid = [], [], []
     was_training = method.training
