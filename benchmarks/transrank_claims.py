@@ -33,15 +33,13 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
-import time
 from pathlib import Path
 
 import numpy as np
+from claims_common import measure_arm as measure_arm_cached
+from claims_common import print_table
 
-from vidssl.cli.commands import load_run_config, pretrain, random_init_backbone
-from vidssl.cli.evaluate import load_eval_data, run_finetune, run_retrieval
-from vidssl.engine.distributed import resolve_device
+from vidssl.cli.commands import load_run_config
 from vidssl.fileio import write_json_atomic
 
 THREE = "method.transforms=[1x,2x,rev]"
@@ -74,35 +72,10 @@ def arm_config(arm: str, seed: int, extra: list[str]):
 
 def measure_arm(arm: str, seed: int, out: Path, extra: list[str], data_cache: dict) -> dict:
     """Pretrain (unless random init) and run the arm's evaluations; cached in ``claims.json``."""
-    folder = out / f"seed{seed}" / arm
-    cached = folder / "claims.json"
-    if cached.is_file():
-        return json.loads(cached.read_text())
-    cfg = arm_config(arm, seed, extra)
-    started = time.time()
-    result: dict = {"arm": arm, "seed": seed, "overrides": ARMS.get(arm, [])}
-    if arm == "random_init":
-        backbone, method = random_init_backbone(cfg), None
-    else:
-        resume = (folder / "run" / "checkpoints" / "last.pt").is_file()
-        method, history = pretrain(cfg, folder / "run", resume=resume)
-        backbone = method.backbone
-        last = history[-1]
-        result["pretext"] = {k: v for k, v in last.items() if k.startswith(("acc", "top1", "loss"))}
-    if "data" not in data_cache:
-        data_cache["data"] = load_eval_data(cfg)
-    data = data_cache["data"]
-    if "retrieval" in EVALS[arm]:
-        recalls = run_retrieval(cfg, backbone, data, progress=False)
-        result["retrieval"] = {k: v for k, v in recalls.items() if k.startswith("R@")}
-    if "finetune" in EVALS[arm]:
-        tuned = run_finetune(cfg, backbone, data, folder / "finetune", progress=False)
-        result["finetune"] = {"video_acc": tuned["video_acc"], "clip_acc": tuned["clip_acc"]}
-    if "speediness" in EVALS[arm]:
-        result["speediness"] = speediness_summary(cfg, method, data)
-    result["seconds"] = round(time.time() - started, 1)
-    write_json_atomic(cached, result, indent=2)
-    return result
+    return measure_arm_cached(
+        arm, arm_config(arm, seed, extra), out / f"seed{seed}" / arm, EVALS[arm], data_cache,
+        overrides=ARMS.get(arm, []), extra=lambda _name, cfg, method, data: speediness_summary(cfg, method, data),
+    )
 
 
 def speediness_summary(cfg, method, data) -> dict:
@@ -158,20 +131,6 @@ def claim_rows(results: dict[str, dict]) -> list[tuple[str, str, bool]]:
         mlp > rr and rank > rf,
     ))
     return rows
-
-
-def print_table(per_seed: dict[int, list[tuple[str, str, bool]]]) -> int:
-    seeds = sorted(per_seed)
-    claims = [row[0] for row in per_seed[seeds[0]]]
-    print("| claim | " + " | ".join(f"seed {s}" for s in seeds) + " | holds |")
-    print("|---|" + "---|" * (len(seeds) + 1))
-    every = 0
-    for i, claim in enumerate(claims):
-        cells = [f"{per_seed[s][i][1]} {'✓' if per_seed[s][i][2] else '✗'}" for s in seeds]
-        held = sum(per_seed[s][i][2] for s in seeds)
-        every += held == len(seeds)
-        print(f"| {claim} | " + " | ".join(cells) + f" | {held}/{len(seeds)} |")
-    return every
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from videofixtures import TINY_RUN_OVERRIDES as TINY, make_ucf101, numbered_frames, write_video
 
-from vidssl.cli.commands import packaged_config_names
+from vidssl.cli.commands import load_run_config, packaged_config_names
 from vidssl.cli.main import main
 
 
@@ -163,9 +163,43 @@ def test_the_presets_are_the_papers():
     assert len([p for p in PRESETS if p.startswith("table3/")]) == 12
 
 
+def test_the_sro_presets_are_the_papers():
+    """SRO §IV-D and the Table VI ladder / Table V, after following the base chains."""
+    full = load_run_config("sro_r3d18")
+    m, t = full.method, full.train
+    assert (m.num_segments, m.min_segment_length, tuple(m.rate_range)) == (3, 3, (1, 8))
+    assert (m.order, m.rate, m.contrast, m.view_synthesis) == (True, "regression", "shuffle", "stage")
+    assert (m.order_weight, m.rate_weight, m.contrast_weight) == (1.0, 0.3, 1.0)
+    assert (m.key_momentum, m.temperature, m.queue_size, m.projection_dim) == (0.999, 0.07, 4096, 128)
+    assert (t.batch_size, t.epochs, t.lr, t.momentum, t.weight_decay) == (16, 300, 1e-3, 0.9, 5e-4)
+    assert round(t.milestones[0] * t.epochs) == 200 and t.schedule == "multistep"
+    assert (full.clip.frames, full.clip.size, tuple(full.clip.resize)) == (16, 112, (128, 171))
+    k400 = load_run_config("sro_r3d18_k400").train
+    assert (k400.batch_size, k400.epochs, round(k400.milestones[0] * k400.epochs)) == (32, 30, 20)
+    ladder = {  # Table VI: order, rate, contrast, shuffle, view
+        "sro_ladder/order": (True, "none", "none", "none"),
+        "sro_ladder/order_rate": (True, "regression", "none", "none"),
+        "sro_ladder/contrast_cosine": (True, "regression", "cosine", "none"),
+        "sro_ladder/contrast_shuffle": (True, "regression", "shuffle", "none"),
+        "sro_ladder/view_synthesis": (True, "regression", "shuffle", "stage"),
+        "sro_ladder/rate_classification": (True, "classification", "shuffle", "stage"),
+        "moco_r3d18": (False, "none", "cosine", "none"),
+    }
+    for name, expected in ladder.items():
+        cfg = load_run_config(name)
+        assert (cfg.method.order, cfg.method.rate, cfg.method.contrast, cfg.method.view_synthesis) == expected, name
+        if name.startswith("sro_ladder/"):
+            assert cfg.model.backbone == "r2plus1d_18", name
+    assert load_run_config("moco_r3d18").method.shuffle_segments is False
+    assert load_run_config("sro_view_synthesis").method.name == "sro_view_synthesis"
+
+
 @pytest.mark.parametrize("config", PRESETS)
 def test_every_preset_builds_and_runs_two_steps(ucf, tmp_path, capsys, config):
     overrides = [o for o in TINY if not o.startswith("model.")]
+    if load_run_config(config).method.name.startswith("sro"):
+        # 3 segments of >= 3 frames need 9; a queue that is a multiple of the batch; a one-epoch view stage
+        overrides += ["clip.frames=9", "method.queue_size=8", "view.epochs=1"]
     run = tmp_path / "run"
     # 8 training videos, batch 4 → two steps at the paper's full-width backbone
     code, _, err = run_cli(["pretrain", config, *data_overrides(ucf), *overrides, "train.batch_size=4", "--out", str(run)], capsys)

@@ -61,7 +61,7 @@ def load_trained_method(cfg: RunConfig, checkpoint: Path) -> nn.Module:
             f"got keys {sorted(state)}"
         )
     backbone = build.build_model_backbone(cfg.model)
-    method = build.build_method(cfg.method, backbone, modality=cfg.model.modality)
+    method = build.build_method(cfg.method, backbone, modality=cfg.model.modality, view=cfg.view)
     try:
         method.load_state_dict(state["model"])
     except RuntimeError as err:

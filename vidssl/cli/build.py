@@ -11,15 +11,20 @@ from pathlib import Path
 
 from torch import nn
 
-from vidssl.config.schema import ClipConfig, DataConfig, MethodConfig, ModelConfig
+from vidssl.config.schema import ClipConfig, DataConfig, MethodConfig, ModelConfig, ViewSynthesisConfig
 from vidssl.data.datasets import VideoRecord, load_records
+from vidssl.data.pretext.sro import SROSampler
 from vidssl.data.pretext.transrank import TransRankSampler
 from vidssl.data.synthmotion import generate_synthmotion
 from vidssl.data.transforms import ClipAugment, frames_for_modality
 from vidssl.data.video import CachedReader, build_frame_cache, make_reader
 from vidssl.errors import VidsslError
 from vidssl.methods import METHODS
+from vidssl.methods.sro import SRO
+from vidssl.methods.transrank import TransRank
+from vidssl.methods.view_synthesis import ViewSynthesis
 from vidssl.models import build_backbone
+from vidssl.models.view_synthesis import ClipVAE
 
 
 def cache_root() -> Path:
@@ -90,20 +95,37 @@ def build_augment(clip: ClipConfig, *, rotate: bool = False) -> ClipAugment:
         grayscale_p=clip.grayscale_p,
         blur_p=clip.blur_p,
         rotate=rotate,
+        resize=None if clip.resize is None else tuple(clip.resize),
     )
 
 
-def build_pretext_sampler(method: MethodConfig, clip: ClipConfig, *, modality: str = "rgb"):
-    if method.name != "transrank":
+def _check_method_name(method: MethodConfig) -> None:
+    if method.name not in METHODS:
         raise VidsslError(f"method.name: expected one of {sorted(METHODS)}, got {method.name!r}")
-    return TransRankSampler(
-        transforms=tuple(method.transforms),
-        num_clips=method.num_clips,
-        mode=method.mode,
+
+
+def build_pretext_sampler(method: MethodConfig, clip: ClipConfig, *, modality: str = "rgb"):
+    """The sampler of ``method.name``: TransRank's N transformed clips, or SRO's segment clips."""
+    _check_method_name(method)
+    if method.name == "transrank":
+        return TransRankSampler(
+            transforms=tuple(method.transforms),
+            num_clips=method.num_clips,
+            mode=method.mode,
+            clip_len=frames_for_modality(clip.frames, modality),
+            base_interval=clip.base_interval,
+            jitter=tuple(clip.jitter),
+            augment=build_augment(clip, rotate=method.rotation != "none"),
+            short_video=clip.short_video,
+        )
+    return SROSampler(  # sro, and sro_view_synthesis: G learns on the clips it will turn into keys
         clip_len=frames_for_modality(clip.frames, modality),
-        base_interval=clip.base_interval,
-        jitter=tuple(clip.jitter),
-        augment=build_augment(clip, rotate=method.rotation != "none"),
+        num_segments=method.num_segments,
+        min_length=method.min_segment_length,
+        rate_range=tuple(method.rate_range),
+        key_clip=method.name == "sro" and method.contrast != "none",
+        shuffle=method.shuffle_segments,
+        augment=build_augment(clip),
         short_video=clip.short_video,
     )
 
@@ -113,20 +135,69 @@ def build_model_backbone(model: ModelConfig) -> nn.Module:
     return build_backbone(model.backbone, **width)
 
 
-def build_method(method: MethodConfig, backbone: nn.Module, *, modality: str = "rgb") -> nn.Module:
-    if method.name not in METHODS:
-        raise VidsslError(f"method.name: expected one of {sorted(METHODS)}, got {method.name!r}")
-    return METHODS[method.name](
+def build_view_generator(view: ViewSynthesisConfig) -> ClipVAE:
+    """The VAE G of SRO §III-G at the sizes of the ``view`` section (weights come from its stage)."""
+    return ClipVAE(width=view.vae_width, latent_channels=view.latent_channels)
+
+
+def build_method(
+    method: MethodConfig, backbone: nn.Module, *, modality: str = "rgb", view: ViewSynthesisConfig | None = None
+) -> nn.Module:
+    """The method module of ``method.name`` around ``backbone``, with the config's keyword arguments.
+
+    SRO with ``view_synthesis`` gets a freshly built (untrained) generator of the
+    ``view`` sizes; :func:`vidssl.cli.commands.pretrain` loads its trained weights.
+    """
+    _check_method_name(method)
+    view = view or ViewSynthesisConfig()
+    if method.name == "transrank":
+        return TransRank(
+            backbone,
+            transforms=tuple(method.transforms),
+            head=method.head,
+            head_hidden=method.head_hidden,
+            loss=method.loss,
+            margin=method.margin,
+            modality=modality,
+            aspect=method.aspect,
+            aspect_margin=method.aspect_margin,
+            aspect_weight=method.aspect_weight,
+            rotation=method.rotation,
+            rotation_weight=method.rotation_weight,
+        )
+    if method.name == "sro_view_synthesis":
+        return ViewSynthesis(
+            backbone,
+            vae_width=view.vae_width,
+            latent_channels=view.latent_channels,
+            flow_width=view.flow_width,
+            kl_weight=view.kl_weight,
+            infomax_weight=view.infomax_weight,
+            infomin_weight=view.infomin_weight,
+            photometric_weight=view.photometric_weight,
+            modality=modality,
+        )
+    if method.order and not method.shuffle_segments:
+        raise VidsslError("method.order: the order task needs method.shuffle_segments=true (else every label is 0)")
+    return SRO(
         backbone,
-        transforms=tuple(method.transforms),
+        num_segments=method.num_segments,
+        rate_range=tuple(method.rate_range),
+        order=method.order,
+        rate=method.rate,
+        rate_target=method.rate_target,
+        contrast=method.contrast,
         head=method.head,
         head_hidden=method.head_hidden,
-        loss=method.loss,
-        margin=method.margin,
+        order_weight=method.order_weight,
+        rate_weight=method.rate_weight,
+        contrast_weight=method.contrast_weight,
+        projection_dim=method.projection_dim,
+        queue_size=method.queue_size,
+        key_momentum=method.key_momentum,
+        temperature=method.temperature,
+        shuffle_bn=method.shuffle_bn,
+        view_generator=None if method.view_synthesis == "none" else build_view_generator(view),
+        view_probability=method.view_probability,
         modality=modality,
-        aspect=method.aspect,
-        aspect_margin=method.aspect_margin,
-        aspect_weight=method.aspect_weight,
-        rotation=method.rotation,
-        rotation_weight=method.rotation_weight,
     )

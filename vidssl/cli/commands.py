@@ -11,7 +11,7 @@ from vidssl.cli import build
 from vidssl.config.loading import apply_overrides, from_dict, load_config_with_base, to_dict
 from vidssl.config.schema import DataConfig, RunConfig
 from vidssl.data.datasets import VideoDataset
-from vidssl.engine.checkpoint import save_checkpoint
+from vidssl.engine.checkpoint import load_checkpoint, save_checkpoint
 from vidssl.engine.distributed import barrier, init_distributed, is_main
 from vidssl.engine.trainer import fit
 from vidssl.errors import VidsslError
@@ -51,10 +51,15 @@ def write_yaml_atomic(path: Path, data: dict) -> None:
 def pretrain(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False):
     """Pretrain ``cfg.method`` on ``cfg.data``; writes config.yaml, checkpoints, logs and backbone.pt.
 
+    SRO with ``method.view_synthesis: stage`` first trains the view generator in
+    ``RUN/view_synthesis`` (resumed with the run); with a path it reuses that
+    finished stage. The ``sro_view_synthesis`` stage also writes
+    ``plots/view_synthesis.png``, input frames above their synthesised views.
     Returns (method, history).
     """
     run_dir = Path(run_dir)
     init_distributed(cfg.train.device)  # under torchrun: join the group now, so only rank 0 writes
+    generator_checkpoint = view_generator_checkpoint(cfg, run_dir, resume=resume)
     with main_process_first():
         records, _ = build.build_records(cfg.data)
         reader, records = build.build_reader(cfg.data, records)
@@ -62,13 +67,76 @@ def pretrain(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False):
     dataset = VideoDataset(records, reader, sampler, seed=cfg.train.seed)
     torch.manual_seed(cfg.train.seed)  # the same initial weights as `random_init_backbone`
     backbone = build.build_model_backbone(cfg.model)
-    method = build.build_method(cfg.method, backbone, modality=cfg.model.modality)
+    method = build.build_method(cfg.method, backbone, modality=cfg.model.modality, view=cfg.view)
+    if generator_checkpoint is not None:
+        load_view_generator(method, generator_checkpoint)
     if is_main():
         write_yaml_atomic(run_dir / "config.yaml", to_dict(cfg))
     history = fit(method, dataset, cfg=cfg.train, run_dir=run_dir, resume=resume)
     if is_main():
         save_backbone(run_dir / "backbone.pt", method.backbone, name=cfg.model.backbone, width=cfg.model.width)
+        if cfg.method.name == "sro_view_synthesis":
+            path = save_view_grid(method, dataset, run_dir / "plots" / "view_synthesis.png", modality=cfg.model.modality)
+            print(f"view synthesis: input vs synthesised frames in {path}", flush=True)
     return method, history
+
+
+def view_stage_config(cfg: RunConfig) -> RunConfig:
+    """The ``sro_view_synthesis`` run an SRO config implies: same data, clips and backbone; the ``view`` epochs and lr."""
+    data = to_dict(cfg)
+    data["method"]["name"] = "sro_view_synthesis"
+    data["method"]["view_synthesis"] = "none"
+    data["train"]["epochs"] = cfg.view.epochs
+    data["train"]["lr"] = cfg.view.lr
+    return from_dict(RunConfig, data)
+
+
+def view_generator_checkpoint(cfg: RunConfig, run_dir: Path, *, resume: bool) -> Path | None:
+    """Where SRO's view generator comes from: None (no view synthesis), the stage run here, or a given run."""
+    if cfg.method.name != "sro" or cfg.method.view_synthesis == "none":
+        return None
+    if cfg.method.view_synthesis == "stage":
+        stage_dir = run_dir / "view_synthesis"
+        if is_main():
+            print(f"view-synthesis stage: {cfg.view.epochs} epochs in {stage_dir}", flush=True)
+        pretrain(view_stage_config(cfg), stage_dir, resume=resume)
+        return stage_dir / "checkpoints" / "last.pt"
+    path = Path(cfg.method.view_synthesis)
+    checkpoint = path / "checkpoints" / "last.pt" if path.is_dir() else path
+    if not checkpoint.is_file():
+        raise VidsslError(
+            f"method.view_synthesis={cfg.method.view_synthesis!r}: expected 'none', 'stage' or a finished "
+            f"sro_view_synthesis run (folder with checkpoints/last.pt, or the .pt)"
+        )
+    return checkpoint
+
+
+def load_view_generator(method: torch.nn.Module, checkpoint: Path) -> None:
+    """Copy the trained VAE G of a view-synthesis checkpoint into ``method.view_generator`` (frozen there)."""
+    state = load_checkpoint(checkpoint)
+    prefix = "generator."
+    weights = {k[len(prefix):]: v for k, v in state.get("model", {}).items() if k.startswith(prefix)}
+    if not weights:
+        raise VidsslError(f"{checkpoint}: no view generator weights (expected a sro_view_synthesis checkpoint)")
+    try:
+        method.view_generator.load_state_dict(weights)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0]
+        raise VidsslError(f"{checkpoint}: view generator does not match the config's view sizes ({first})") from None
+
+
+def save_view_grid(method: torch.nn.Module, dataset, path: Path, *, modality: str, samples: int = 4) -> Path:
+    """Input frames and their synthesised views for the first ``samples`` videos (epoch 0's clips)."""
+    from vidssl.data.transforms import to_model_input
+    from vidssl.eval.plots import plot_view_grid
+    from vidssl.methods.view_synthesis import denormalize_clip
+
+    clips = torch.stack([dataset[i]["clips"][0] for i in range(min(samples, len(dataset)))])
+    device = next(method.parameters()).device
+    views = method.synthesize(to_model_input(clips.to(device), modality)).cpu()
+    inputs = clips[:, :, -views.shape[2]:]  # RGBDiff: the frames the differences end on
+    shown = denormalize_clip(views) if modality == "rgb" else (views * 0.225 + 0.5)
+    return plot_view_grid(inputs, shown.clamp(0, 1), path, title=f"view synthesis ({modality})")
 
 
 @contextlib.contextmanager

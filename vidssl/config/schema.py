@@ -50,12 +50,28 @@ class ModelConfig:
 
 @dataclass
 class MethodConfig:
-    """The pretext task. For ``transrank``: the temporal set, clips per video,
-    deterministic/stochastic assignment, ``rank`` (eq. 1), ``ce`` (eq. 2,
-    TransCls) or ``none`` for the temporal task, the margin m, an ``fc`` or
-    ``mlp`` head per task, and the spatial tasks of §4.3: aspect-ratio ranking
-    (eq. 3, ``aspect: rank``) and rotation (``rotation: cls | rank``), each
-    weighted by λ in the total loss (eq. 4; 0.5 in the paper)."""
+    """The pretext task (``name``: ``transrank``, ``sro`` or ``sro_view_synthesis``).
+
+    ``transrank``: the temporal set, clips per video, deterministic/stochastic
+    assignment, ``rank`` (eq. 1), ``ce`` (eq. 2, TransCls) or ``none`` for the
+    temporal task, the margin m, an ``fc`` or ``mlp`` head per task, and the
+    spatial tasks of §4.3: aspect-ratio ranking (eq. 3, ``aspect: rank``) and
+    rotation (``rotation: cls | rank``), each weighted by λ in the total loss
+    (eq. 4; 0.5 in the paper).
+
+    ``sro`` (TCSVT 2021): n segments (``num_segments``, 2…5) of at least
+    ``min_segment_length`` frames at rates drawn from ``rate_range``; the order
+    task (``order``, an ``fc``/``mlp`` head of width ``head_hidden`` to n!
+    classes), the rate task (``rate``: ``regression`` — targets ``raw`` rates or
+    scaled to ``unit`` [0, 1] — or ``classification``, or ``none``) and the
+    MoCo branch (``contrast``: ``cosine``, ``shuffle`` similarity, or ``none``;
+    ``projection_dim``, ``queue_size``, ``key_momentum``, ``temperature``,
+    ``shuffle_bn``), weighted by λ₁, λ₂, λ₃ of eq. (17) (``order_weight``,
+    ``rate_weight``, ``contrast_weight``). ``view_synthesis``: ``none``,
+    ``stage`` (train the view generator first in ``RUN/view_synthesis``, see
+    the ``view`` section) or the path of a finished ``sro_view_synthesis`` run;
+    each key is then the query's synthesised view with ``view_probability``.
+    ``sro_view_synthesis`` trains that generator alone (§III-G)."""
 
     name: str = "transrank"
     transforms: tuple[str, ...] = ("1x", "2x", "rev")
@@ -70,6 +86,25 @@ class MethodConfig:
     aspect_weight: float = 0.5   # λ of eq. (4)
     rotation: str = "none"        # "none" | "cls" (eq. 2 over 4 rotations) | "rank" (eq. 1 over 4 rotations)
     rotation_weight: float = 0.5  # λ of eq. (4)
+    # sro
+    num_segments: int = 3
+    min_segment_length: int = 3
+    rate_range: tuple[int, int] = (1, 8)
+    shuffle_segments: bool = True  # false (with one rate) = plain clips, the MoCo baseline
+    order: bool = True
+    rate: str = "regression"      # "regression" (eq. 7) | "classification" (Table V) | "none"
+    rate_target: str = "raw"      # "raw" rates | "unit": scaled to [0, 1] over rate_range
+    contrast: str = "shuffle"     # "shuffle" (Algorithm 1) | "cosine" | "none"
+    order_weight: float = 1.0     # λ1 of eq. (17)
+    rate_weight: float = 0.3      # λ2
+    contrast_weight: float = 1.0  # λ3
+    projection_dim: int = 128
+    queue_size: int = 4096
+    key_momentum: float = 0.999
+    temperature: float = 0.07
+    shuffle_bn: bool = True
+    view_synthesis: str = "none"  # "none" | "stage" | path of a sro_view_synthesis run
+    view_probability: float = 0.5
 
 
 @dataclass
@@ -91,6 +126,23 @@ class ClipConfig:
     hue: float = 0.1
     grayscale_p: float = 0.2
     blur_p: float = 0.0
+    resize: tuple[int, int] | None = None  # (h, w): resize then random crop (SRO §IV-D: 128x171 -> 112)
+
+
+@dataclass
+class ViewSynthesisConfig:
+    """The view-synthesis stage of SRO (§III-G): sizes of the VAE G and flow estimator O, the loss
+    weights, and how long the stage trains (its optimiser follows ``train`` otherwise)."""
+
+    epochs: int = 20
+    lr: float = 1e-3
+    vae_width: int = 16
+    latent_channels: int = 8
+    flow_width: int = 16
+    kl_weight: float = 1.0
+    infomax_weight: float = 1.0
+    infomin_weight: float = 1.0
+    photometric_weight: float = 1.0
 
 
 @dataclass
@@ -137,3 +189,4 @@ class RunConfig:
     clip: ClipConfig = field(default_factory=ClipConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    view: ViewSynthesisConfig = field(default_factory=ViewSynthesisConfig)

@@ -314,6 +314,7 @@ def sro_clip_indices(
     min_length: int = 3,
     rate_range: tuple[int, int] = (1, 8),
     short_video: str = "loop",
+    shuffle: bool = True,
     rng: np.random.Generator,
 ) -> dict[str, np.ndarray | int]:
     """One SRO clip (Fig. 1): n segments of random lengths and rates, taken in video order, then shuffled.
@@ -324,7 +325,8 @@ def sro_clip_indices(
        fit in the video; videos shorter than that start at 0 and are fitted by
        :func:`fit_to_video` with ``short_video``;
     3. a random permutation ``order``: position k of the clip shows segment
-       ``order[k]`` (segments numbered in time order).
+       ``order[k]`` (segments numbered in time order); ``shuffle=False`` keeps
+       time order (with rates fixed to one value: a plain clip, for MoCo).
 
     Returns ``indices`` (clip_len,) in the order shown; ``order_label``, the
     rank of ``order`` among the n! permutations (:func:`permutation_index`);
@@ -339,7 +341,7 @@ def sro_clip_indices(
     room = _check_positive_int(num_frames, "num_frames") - segment_span(lengths, rates)
     start = int(rng.integers(0, room + 1)) if room > 0 else 0
     in_time = segment_indices_in_time_order(start, lengths, rates)
-    order = rng.permutation(num_segments)
+    order = rng.permutation(num_segments) if shuffle else np.arange(num_segments)
     shown = np.concatenate([in_time[segment] for segment in order])
     return {
         "indices": fit_to_video(shown, num_frames, short_video),

@@ -26,6 +26,9 @@ __all__ = [
     "get_rank",
     "get_world_size",
     "all_gather_with_grad",
+    "all_gather_no_grad",
+    "shuffle_across_processes",
+    "unshuffle_across_processes",
     "barrier",
     "cleanup",
 ]
@@ -167,6 +170,53 @@ def all_gather_with_grad(x: torch.Tensor) -> torch.Tensor:
     if not is_distributed():
         return x
     return _AllGatherWithGrad.apply(x)
+
+
+@torch.no_grad()
+def all_gather_no_grad(x: torch.Tensor) -> torch.Tensor:
+    """Concatenate ``x`` (B, ...) from all processes along dim 0, in rank order, without a gradient path.
+
+    For tensors that never need one, such as MoCo keys before they enter the
+    queue (every process must then enqueue the same global batch). Every
+    process passes the same B. Identity (detached) for a single process.
+    """
+    if not is_distributed():
+        return x.detach()
+    parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, x.detach().contiguous())
+    return torch.cat(parts, dim=0)
+
+
+@torch.no_grad()
+def shuffle_across_processes(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Shuffled BN's first half (MoCo §3.3): deal the global batch out to the processes in random order.
+
+    Returns this process's share of the shuffled global batch and the
+    permutation that :func:`unshuffle_across_processes` needs. The key
+    encoder's BatchNorm then normalises each key with statistics of other
+    processes' samples than its query's, so BN cannot leak which key is the
+    positive. Rank 0 draws the permutation and broadcasts it; single process:
+    identity (with an identity permutation).
+    """
+    if not is_distributed():
+        return x, torch.arange(x.shape[0], device=x.device)
+    gathered = all_gather_no_grad(x)
+    permutation = torch.randperm(gathered.shape[0], device=x.device)
+    dist.broadcast(permutation, src=0)
+    batch, rank = x.shape[0], dist.get_rank()
+    return gathered[permutation[rank * batch : (rank + 1) * batch]], permutation
+
+
+@torch.no_grad()
+def unshuffle_across_processes(x: torch.Tensor, permutation: torch.Tensor) -> torch.Tensor:
+    """Shuffled BN's second half: give every process back the outputs of its own samples, in order."""
+    if not is_distributed():
+        return x
+    gathered = all_gather_no_grad(x)
+    restored = torch.empty_like(gathered)
+    restored[permutation] = gathered
+    batch, rank = x.shape[0], dist.get_rank()
+    return restored[rank * batch : (rank + 1) * batch]
 
 
 def barrier() -> None:

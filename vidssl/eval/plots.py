@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -207,4 +208,39 @@ def plot_speediness_per_class(
     ax.set_title(title)
     ax.legend(title="speed", fontsize=8)
     ax.grid(True, axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_view_grid(
+    inputs: torch.Tensor, views: torch.Tensor, path: str | Path, *, frames: int = 4, title: str | None = None
+) -> Path:
+    """Input clips above their synthesised views (SRO §III-G): per sample, a row of ``frames`` evenly
+    spaced input frames and the row of the same frames of its view.
+
+    ``inputs`` and ``views``: (N, 3, T, H, W), uint8 or floats in [0, 1].
+    """
+    def as_images(x: torch.Tensor) -> np.ndarray:
+        x = x.detach().cpu()
+        x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+        return x.clamp(0, 1).permute(0, 2, 3, 4, 1).numpy()  # (N, T, H, W, C)
+
+    shown_in, shown_view = as_images(inputs), as_images(views)
+    samples, length = shown_in.shape[0], min(shown_in.shape[1], shown_view.shape[1])
+    picks = np.linspace(0, length - 1, num=min(frames, length)).round().astype(int)
+    fig = Figure(figsize=(1.6 * len(picks), 1.6 * 2 * samples))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2 * samples, len(picks), squeeze=False)
+    for sample in range(samples):
+        for row, (name, clip) in enumerate((("input", shown_in), ("view", shown_view))):
+            for col, t in enumerate(picks):
+                ax = axes[2 * sample + row, col]
+                ax.imshow(clip[sample, t])
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if col == 0:
+                    ax.set_ylabel(f"{sample}: {name}", fontsize=8)
+                if sample == 0 and row == 0:
+                    ax.set_title(f"frame {t}", fontsize=8)
+    if title:
+        fig.suptitle(title)
     return _save(fig, path)

@@ -24,7 +24,9 @@ class ClipAugment:
     """Training augmentation with one set of random parameters per clip (TransRank §4.4).
 
     In order: RandomResizedCrop (crop cut from the original frames, then one
-    resize per frame to ``size × size``), colour jitter with probability
+    resize per frame to ``size × size``) — or, with ``resize=(h, w)``, a resize
+    of every frame to h × w followed by a random ``size × size`` crop (C3D-style,
+    SRO §IV-D: 128×171 then 112; ``scale`` and ``ratio`` are then unused) —, colour jitter with probability
     ``jitter_p`` (brightness, contrast, saturation, hue in random order; ``hue=0``
     skips the costly HSV round trip), grayscale with probability
     ``grayscale_p``, Gaussian blur (σ ~ U[``blur_sigma``]) with probability
@@ -58,6 +60,7 @@ class ClipAugment:
         blur_p: float = 0.0,
         blur_sigma: tuple[float, float] = (0.1, 2.0),
         rotate: bool = False,
+        resize: tuple[int, int] | None = None,
     ) -> None:
         if isinstance(size, bool) or int(size) != size or size < 1:
             raise VidsslError(f"augment size must be a positive integer, got {size!r}")
@@ -67,6 +70,11 @@ class ClipAugment:
             raise VidsslError(f"augment ratio must satisfy 0 < low <= high, got {ratio!r}")
         if not 0 < blur_sigma[0] <= blur_sigma[1]:
             raise VidsslError(f"blur_sigma must satisfy 0 < low <= high, got {blur_sigma!r}")
+        if resize is not None:
+            if len(resize) != 2 or any(isinstance(v, bool) or int(v) != v or v < size for v in resize):
+                raise VidsslError(f"augment resize must be (height, width) integers >= size {size}, got {resize!r}")
+            resize = (int(resize[0]), int(resize[1]))
+        self.resize = resize
         self.size = int(size)
         self.scale = (float(scale[0]), float(scale[1]))
         self.ratio = (float(ratio[0]), float(ratio[1]))
@@ -94,16 +102,15 @@ class ClipAugment:
             f"ClipAugment(size={self.size}, scale={self.scale}, ratio={self.ratio}, flip_p={self.flip_p}, "
             f"brightness={self.brightness}, contrast={self.contrast}, saturation={self.saturation}, "
             f"hue={self.hue}, jitter_p={self.jitter_p}, grayscale_p={self.grayscale_p}, "
-            f"blur_p={self.blur_p}, blur_sigma={self.blur_sigma}, rotate={self.rotate})"
+            f"blur_p={self.blur_p}, blur_sigma={self.blur_sigma}, rotate={self.rotate}, resize={self.resize})"
         )
 
     def __call__(self, frames: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, dict[str, Any]]:
         F.check_clip(frames)
-        height, width = frames.shape[1:3]
-        top, left, crop_h, crop_w = F.random_resized_crop_params(
-            height, width, scale=self.scale, ratio=self.ratio, rng=rng
-        )
-        clip = F.resize(F.crop(frames, top, left, crop_h, crop_w), self.size, self.size)
+        if self.resize is None:
+            clip, aspect_ratio = self._random_resized_crop(frames, rng)
+        else:
+            clip, aspect_ratio = self._resize_then_random_crop(frames, rng)
         if self.jitter_p > 0 and rng.random() < self.jitter_p:
             ops = F.color_jitter_params(
                 brightness=self.brightness,
@@ -123,8 +130,26 @@ class ClipAugment:
         rotation_k = int(rng.integers(0, 4)) if self.rotate else 0
         if rotation_k:
             clip = F.rotate90(clip, rotation_k)
-        info = {"aspect_ratio": crop_w / crop_h, "flipped": flipped, "rotation_k": rotation_k}
+        info = {"aspect_ratio": aspect_ratio, "flipped": flipped, "rotation_k": rotation_k}
         return F.to_clip_tensor(clip), info
+
+
+    def _random_resized_crop(self, frames: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+        """Crop region drawn by scale and ratio, resized to size × size; also its w/h in original pixels."""
+        height, width = frames.shape[1:3]
+        top, left, crop_h, crop_w = F.random_resized_crop_params(
+            height, width, scale=self.scale, ratio=self.ratio, rng=rng
+        )
+        return F.resize(F.crop(frames, top, left, crop_h, crop_w), self.size, self.size), crop_w / crop_h
+
+    def _resize_then_random_crop(self, frames: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+        """Every frame resized to ``resize``, then one random size × size crop; also its w/h in original pixels."""
+        height, width = frames.shape[1:3]
+        resized_h, resized_w = self.resize
+        top = int(rng.integers(0, resized_h - self.size + 1))
+        left = int(rng.integers(0, resized_w - self.size + 1))
+        clip = F.crop(F.resize(frames, resized_h, resized_w), top, left, self.size, self.size)
+        return np.ascontiguousarray(clip), (width / resized_w) / (height / resized_h)
 
 
 class EvalTransform:
