@@ -72,3 +72,20 @@ def print_table(per_seed: dict[int, list[tuple[str, str, bool]]]) -> int:
         every += held == len(seeds)
         print(f"| {claim} | " + " | ".join(cells) + f" | {held}/{len(seeds)} |")
     return every
+
+
+def measure_seeds(
+    seeds: list[int], arms, measure: Callable[[str, int], dict], claim_rows: Callable[[dict], list], out: Path
+) -> tuple[dict[int, list], dict[int, dict]]:
+    """Every arm for every seed (``measure(arm, seed)``), then each seed's claim rows, also written to
+    ``OUT/seed<S>/claims_table.json``. Returns (rows per seed, arm results per seed)."""
+    per_seed, per_seed_results = {}, {}
+    for seed in seeds:
+        results = {}
+        for arm in arms:
+            print(f"seed {seed}: {arm}", flush=True)
+            results[arm] = measure(arm, seed)
+        per_seed_results[seed] = results
+        per_seed[seed] = claim_rows(results)
+        write_json_atomic(out / f"seed{seed}" / "claims_table.json", {"rows": per_seed[seed]}, indent=2)
+    return per_seed, per_seed_results

@@ -31,10 +31,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from claims_common import measure_arm, print_table
+from claims_common import measure_arm, measure_seeds, print_table
 
 from vidssl.cli.commands import load_run_config
-from vidssl.fileio import write_json_atomic
 
 NO_VIEW = "method.view_synthesis=none"
 ARMS: dict[str, list[str]] = {
@@ -106,18 +105,13 @@ def main() -> None:
     parser.add_argument("--out", default="benchmark-runs/sro_claims", help="run folders and cached results")
     parser.add_argument("overrides", nargs="*", help="extra key=value overrides for every arm (e.g. train.epochs=2)")
     args = parser.parse_args()
-    out = Path(args.out)
-    per_seed, per_seed_results, data_cache = {}, {}, {}
-    for seed in args.seeds:
-        results = {}
-        for arm in EVALS:
-            print(f"seed {seed}: {arm}", flush=True)
-            cfg = arm_config(arm, seed, list(args.overrides))
-            results[arm] = measure_arm(arm, cfg, out / f"seed{seed}" / arm, EVALS[arm], data_cache,
-                                       overrides=ARMS[arm])
-        per_seed_results[seed] = results
-        per_seed[seed] = claim_rows(results)
-        write_json_atomic(out / f"seed{seed}" / "claims_table.json", {"rows": per_seed[seed]}, indent=2)
+    out, data_cache = Path(args.out), {}
+
+    def measure(arm: str, seed: int) -> dict:
+        cfg = arm_config(arm, seed, list(args.overrides))
+        return measure_arm(arm, cfg, out / f"seed{seed}" / arm, EVALS[arm], data_cache, overrides=ARMS[arm])
+
+    per_seed, per_seed_results = measure_seeds(args.seeds, EVALS, measure, claim_rows, out)
     print()
     print_ladder(per_seed_results)
     every = print_table(per_seed)

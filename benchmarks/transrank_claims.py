@@ -37,10 +37,9 @@ from pathlib import Path
 
 import numpy as np
 from claims_common import measure_arm as measure_arm_cached
-from claims_common import print_table
+from claims_common import measure_seeds, print_table
 
 from vidssl.cli.commands import load_run_config
-from vidssl.fileio import write_json_atomic
 
 THREE = "method.transforms=[1x,2x,rev]"
 ARMS: dict[str, list[str]] = {
@@ -139,15 +138,11 @@ def main() -> None:
     parser.add_argument("--out", default="benchmark-runs/transrank_claims", help="run folders and cached results")
     parser.add_argument("overrides", nargs="*", help="extra key=value overrides for every arm (e.g. train.epochs=2)")
     args = parser.parse_args()
-    out = Path(args.out)
-    per_seed, data_cache = {}, {}
-    for seed in args.seeds:
-        results = {}
-        for arm in EVALS:
-            print(f"seed {seed}: {arm}", flush=True)
-            results[arm] = measure_arm(arm, seed, out, list(args.overrides), data_cache)
-        per_seed[seed] = claim_rows(results)
-        write_json_atomic(out / f"seed{seed}" / "claims_table.json", {"rows": per_seed[seed]}, indent=2)
+    out, data_cache = Path(args.out), {}
+    per_seed, _ = measure_seeds(
+        args.seeds, EVALS, lambda arm, seed: measure_arm(arm, seed, out, list(args.overrides), data_cache),
+        claim_rows, out,
+    )
     print()
     every = print_table(per_seed)
     print(f"\nclaims holding in every seed: {every}/5")

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import csv
 import math
-import multiprocessing
 import os
 import random
-import socket
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from forked_ddp import needs_fork, run_forked
 from torch import nn
 
 from vidssl.engine import TrainConfig, all_gather_with_grad, build_optimizer, build_scheduler, cleanup, fit
@@ -427,36 +426,9 @@ def _ddp_worker(out_dir: str) -> None:
     cleanup()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _forked_torchrun_process(rank: int, port: int, out_dir: str) -> None:
-    """What torchrun would set up for process ``rank`` of 2, then the worker body."""
-    torch.set_num_threads(1)  # no OpenMP pool inherited across fork
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2",
-                      LOCAL_RANK=str(rank))
-    _ddp_worker(out_dir)
-
-
-@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork")
+@needs_fork
 def test_two_process_ddp_matches_single_process_on_combined_batch(tmp_path):
-    # fork, not spawn: the children reuse the imported torch instead of paying two fresh imports
-    context = multiprocessing.get_context("fork")
-    port = _free_port()
-    procs = [context.Process(target=_forked_torchrun_process, args=(rank, port, str(tmp_path))) for rank in range(2)]
-    for proc in procs:
-        proc.start()
-    try:
-        for proc in procs:
-            proc.join(timeout=120)
-    finally:
-        for proc in procs:
-            if proc.is_alive():
-                proc.kill()
-    assert [proc.exitcode for proc in procs] == [0, 0]  # a child's traceback is in the captured stderr
+    assert run_forked(_ddp_worker, tmp_path) == [0, 0]  # a child's traceback is in the captured stderr
 
     results = [torch.load(tmp_path / f"rank{rank}.pt", weights_only=True) for rank in range(2)]
     # each rank saw 2 steps of 2 samples; together the 8 samples exactly once

@@ -79,3 +79,24 @@ def test_sro_clip_in_a_short_video_loops_and_bad_ranges_are_errors():
     assert clip["start"] == 0 and clip["indices"].min() >= 0 and clip["indices"].max() < 20
     with pytest.raises(VidsslError, match="rate_range"):
         sro_clip_indices(100, rate_range=(0, 8), rng=rng)
+
+
+def test_rates_are_capped_so_the_clip_never_loops_back_in_time():
+    from vidssl.data.sampling import max_fitting_rate
+
+    assert max_fitting_rate(74, 16) == 4 and max_fitting_rate(121, 16) == 8 and max_fitting_rate(15, 16) == 0
+    rng = np.random.default_rng(7)
+    for num_frames in (16, 31, 74, 90, 117, 500):
+        for _ in range(100):
+            clip = sro_clip_indices(num_frames, clip_len=16, num_segments=3, rate_range=(1, 8), rng=rng)
+            assert clip["rates"].max() <= max(1, min(8, (num_frames - 1) // 15))
+            assert clip["indices"].max() < num_frames
+            # put the shown segments back in time order: strictly increasing, so the order label is the truth
+            segments = np.split(clip["indices"], np.cumsum(clip["lengths"])[:-1])
+            in_time = [None] * 3
+            for position, segment in zip(clip["order"], segments):
+                in_time[position] = segment
+            assert np.all(np.diff(np.concatenate(in_time)) > 0)
+    # long videos still draw the whole range
+    rates = {int(r) for _ in range(200) for r in sro_clip_indices(500, clip_len=16, rng=rng)["rates"]}
+    assert rates == set(range(1, 9))

@@ -1,11 +1,9 @@
 """SRO's contrastive branch under 2-process gloo DDP: keys gathered into every queue, shuffled BN round trip."""
 import math
-import multiprocessing
 import os
-import socket
 
-import pytest
 import torch
+from forked_ddp import needs_fork, run_forked
 
 from vidssl.engine.distributed import (
     all_gather_no_grad,
@@ -67,34 +65,9 @@ def _worker(out_dir: str) -> None:
     cleanup()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _process(rank: int, port: int, out_dir: str) -> None:
-    torch.set_num_threads(1)
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2",
-                      LOCAL_RANK=str(rank))
-    _worker(out_dir)
-
-
-@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork")
+@needs_fork
 def test_keys_are_gathered_from_every_process_and_shuffled_bn_gives_each_its_own_keys(tmp_path):
-    context = multiprocessing.get_context("fork")
-    port = _free_port()
-    procs = [context.Process(target=_process, args=(rank, port, str(tmp_path))) for rank in range(2)]
-    for proc in procs:
-        proc.start()
-    try:
-        for proc in procs:
-            proc.join(timeout=120)
-    finally:
-        for proc in procs:
-            if proc.is_alive():
-                proc.kill()
-    assert [proc.exitcode for proc in procs] == [0, 0]
+    assert run_forked(_worker, tmp_path) == [0, 0]
     r0, r1 = (torch.load(tmp_path / f"rank{rank}.pt", weights_only=True) for rank in range(2))
 
     # gather: rank order, identical everywhere

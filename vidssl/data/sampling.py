@@ -306,6 +306,17 @@ def permutation_from_index(index: int, n: int) -> list[int]:
     return order
 
 
+def max_fitting_rate(num_frames: int, clip_len: int) -> int:
+    """The largest rate r such that any clip of ``clip_len`` frames with every rate ≤ r fits in the video.
+
+    With all gaps ≤ r the span is at most (T − 1)·r + 1 frames (:func:`segment_span`),
+    so r = ⌊(num_frames − 1) / (T − 1)⌋ (0 when even rate 1 does not fit).
+    """
+    num_frames = _check_positive_int(num_frames, "num_frames")
+    clip_len = _check_positive_int(clip_len, "clip_len")
+    return (num_frames - 1) // (clip_len - 1) if clip_len > 1 else num_frames
+
+
 def sro_clip_indices(
     num_frames: int,
     *,
@@ -320,10 +331,12 @@ def sro_clip_indices(
     """One SRO clip (Fig. 1): n segments of random lengths and rates, taken in video order, then shuffled.
 
     1. lengths by :func:`random_segment_lengths`, a rate per segment uniform on
-       the integers of ``rate_range`` (the frame interval in the raw video);
+       the integers of ``rate_range`` (the frame interval in the raw video),
+       capped at :func:`max_fitting_rate` so that the clip fits in the video
+       (a looped clip would jump back in time and contradict its order label);
     2. a uniformly random start, so that the segments (:func:`segment_span`)
-       fit in the video; videos shorter than that start at 0 and are fitted by
-       :func:`fit_to_video` with ``short_video``;
+       fit in the video; videos too short even at the lowest rate start at 0
+       and are fitted by :func:`fit_to_video` with ``short_video``;
     3. a random permutation ``order``: position k of the clip shows segment
        ``order[k]`` (segments numbered in time order); ``shuffle=False`` keeps
        time order (with rates fixed to one value: a plain clip, for MoCo).
@@ -337,6 +350,7 @@ def sro_clip_indices(
     if not 1 <= low <= high:
         raise VidsslError(f"rate_range must be (low, high) integers with 1 <= low <= high, got {rate_range!r}")
     lengths = random_segment_lengths(clip_len, num_segments, min_length=min_length, rng=rng)
+    high = max(low, min(high, max_fitting_rate(num_frames, clip_len)))
     rates = rng.integers(low, high + 1, size=num_segments).astype(np.int64)
     room = _check_positive_int(num_frames, "num_frames") - segment_span(lengths, rates)
     start = int(rng.integers(0, room + 1)) if room > 0 else 0

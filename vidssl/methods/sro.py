@@ -39,6 +39,7 @@ from vidssl.data.transforms import check_modality, to_model_input
 from vidssl.engine.distributed import all_gather_no_grad, shuffle_across_processes, unshuffle_across_processes
 from vidssl.engine.momentum import check_momentum, frozen_copy, momentum_update
 from vidssl.errors import VidsslError
+from vidssl.methods.checks import check_choice, check_weight, check_probability
 from vidssl.losses.info_nce import MemoryQueue, check_temperature, cosine_logits, cosine_queue_logits, info_nce
 from vidssl.losses.shuffle_similarity import paired_shuffle_similarity, shuffle_similarity
 from vidssl.models.heads import MLPHead, make_head
@@ -46,24 +47,6 @@ from vidssl.models.heads import MLPHead, make_head
 RATE_TASKS = ("none", "regression", "classification")
 RATE_TARGETS = ("raw", "unit")
 CONTRASTS = ("none", "cosine", "shuffle")
-
-
-def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise VidsslError(f"{key}: expected one of {choices}, got {value!r}")
-    return value
-
-
-def _check_weight(key: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise VidsslError(f"{key}: expected a number >= 0, got {value!r}")
-    return float(value)
-
-
-def _check_probability(key: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise VidsslError(f"{key}: expected a probability in [0, 1], got {value!r}")
-    return float(value)
 
 
 def projection_head(in_dim: int, out_dim: int = 128) -> MLPHead:
@@ -111,14 +94,14 @@ class SRO(nn.Module):
         self.num_segments = num_segments
         self.rate_range = check_rate_range(rate_range)
         self.order = bool(order)
-        self.rate = _check_choice("method.rate", rate, RATE_TASKS)
-        self.rate_target = _check_choice("method.rate_target", rate_target, RATE_TARGETS)
-        self.contrast = _check_choice("method.contrast", contrast, CONTRASTS)
+        self.rate = check_choice("method.rate", rate, RATE_TASKS)
+        self.rate_target = check_choice("method.rate_target", rate_target, RATE_TARGETS)
+        self.contrast = check_choice("method.contrast", contrast, CONTRASTS)
         if not self.order and rate == "none" and contrast == "none":
             raise VidsslError("method: order, rate and contrast are all off; enable at least one task")
-        self.order_weight = _check_weight("method.order_weight", order_weight)
-        self.rate_weight = _check_weight("method.rate_weight", rate_weight)
-        self.contrast_weight = _check_weight("method.contrast_weight", contrast_weight)
+        self.order_weight = check_weight("method.order_weight", order_weight)
+        self.rate_weight = check_weight("method.rate_weight", rate_weight)
+        self.contrast_weight = check_weight("method.contrast_weight", contrast_weight)
         self.backbone = backbone
         dim = backbone.num_features
         if self.order:
@@ -137,7 +120,7 @@ class SRO(nn.Module):
             self.queue = MemoryQueue(queue_size, projection_dim)
         elif view_generator is not None:
             raise VidsslError("method.view_synthesis: the synthesised view is a contrastive key; set method.contrast")
-        self.view_probability = _check_probability("method.view_probability", view_probability)
+        self.view_probability = check_probability("method.view_probability", view_probability)
         self.view_generator = None
         if view_generator is not None:
             self.view_generator = frozen_copy(view_generator).eval()

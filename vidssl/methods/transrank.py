@@ -29,6 +29,7 @@ from torch import nn
 
 from vidssl.data.transforms import check_modality, to_model_input
 from vidssl.errors import VidsslError
+from vidssl.methods.checks import check_choice, check_weight
 from vidssl.losses.ranking import (
     AspectRankingLoss,
     TransformRankingLoss,
@@ -42,18 +43,6 @@ LOSSES = ("rank", "ce", "none")
 ASPECT_TASKS = ("none", "rank")
 ROTATION_TASKS = ("none", "cls", "rank")
 NUM_ROTATIONS = 4
-
-
-def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise VidsslError(f"{key}: expected one of {choices}, got {value!r}")
-    return value
-
-
-def _check_weight(key: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise VidsslError(f"{key}: expected a number >= 0, got {value!r}")
-    return float(value)
 
 
 class TransRank(nn.Module):
@@ -82,9 +71,9 @@ class TransRank(nn.Module):
     ):
         super().__init__()
         self.modality = check_modality(modality)
-        self.loss_kind = _check_choice("method.loss", loss, LOSSES)
-        self.aspect = _check_choice("method.aspect", aspect, ASPECT_TASKS)
-        self.rotation = _check_choice("method.rotation", rotation, ROTATION_TASKS)
+        self.loss_kind = check_choice("method.loss", loss, LOSSES)
+        self.aspect = check_choice("method.aspect", aspect, ASPECT_TASKS)
+        self.rotation = check_choice("method.rotation", rotation, ROTATION_TASKS)
         if loss != "none" and len(transforms) < 2:
             raise VidsslError(f"method.transforms: need at least 2 transformations, got {list(transforms)}")
         if loss == "none" and aspect == "none" and rotation == "none":
@@ -100,8 +89,8 @@ class TransRank(nn.Module):
             self.rotation_head = make_head(head, dim, NUM_ROTATIONS, hidden=head_hidden)
         self.ranking_loss = TransformRankingLoss(margin)
         self.aspect_loss = AspectRankingLoss(aspect_margin)
-        self.aspect_weight = _check_weight("method.aspect_weight", aspect_weight)
-        self.rotation_weight = _check_weight("method.rotation_weight", rotation_weight)
+        self.aspect_weight = check_weight("method.aspect_weight", aspect_weight)
+        self.rotation_weight = check_weight("method.rotation_weight", rotation_weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Features (B, D) of float clips (B, C, T, H, W): the backbone's ``pool`` tap."""

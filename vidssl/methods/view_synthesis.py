@@ -25,17 +25,11 @@ from torch import nn
 
 from vidssl.data.transforms import check_modality, to_model_input
 from vidssl.data.transforms.functional import KINETICS_MEAN, KINETICS_STD
-from vidssl.errors import VidsslError
+from vidssl.methods.checks import check_weight
 from vidssl.losses.view_synthesis import infomax_loss, infomin_loss, kl_loss, photometric_loss
 from vidssl.models.view_synthesis import ClipVAE, FlowEstimator
 
 __all__ = ["ViewSynthesis", "denormalize_clip"]
-
-
-def _check_weight(key: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise VidsslError(f"{key}: expected a number >= 0, got {value!r}")
-    return float(value)
 
 
 def denormalize_clip(x: torch.Tensor) -> torch.Tensor:
@@ -74,10 +68,10 @@ class ViewSynthesis(nn.Module):
             param.requires_grad_(False)
         self.backbone.eval()
         self.weights = {
-            "photometric": _check_weight("view.photometric_weight", photometric_weight),
-            "kl": _check_weight("view.kl_weight", kl_weight),
-            "infomax": _check_weight("view.infomax_weight", infomax_weight),
-            "infomin": _check_weight("view.infomin_weight", infomin_weight),
+            "photometric": check_weight("view.photometric_weight", photometric_weight),
+            "kl": check_weight("view.kl_weight", kl_weight),
+            "infomax": check_weight("view.infomax_weight", infomax_weight),
+            "infomin": check_weight("view.infomin_weight", infomin_weight),
         }
 
     def train(self, mode: bool = True) -> "ViewSynthesis":

@@ -24,30 +24,18 @@ then each clip is augmented independently (§IV-D: resize 128×171, random crop
 from __future__ import annotations
 
 import math
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
 
 from vidssl.data.sampling import FIT_RULES, sro_clip_indices
+from vidssl.data.pretext.clips import Augment, Reader, Record, check_has_frames, read_and_augment
 from vidssl.data.transforms.clip import ClipAugment
-from vidssl.errors import CorruptVideoError, VidsslError
+from vidssl.errors import VidsslError
 
 MAX_SEGMENTS = 5
 """§III-C: "we limit the number of video segments between 2 and 5"."""
-
-
-class _Record(Protocol):
-    path: str
-    num_frames: int
-
-
-class _Reader(Protocol):
-    def read(self, path: str, indices: Any) -> np.ndarray: ...
-
-
-class _Augment(Protocol):
-    def __call__(self, frames: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, dict[str, Any]]: ...
 
 
 def _positive_int(key: str, value: Any) -> int:
@@ -113,7 +101,7 @@ class SROSampler:
         rate_range: tuple[int, int] = (1, 8),
         key_clip: bool = True,
         shuffle: bool = True,
-        augment: _Augment | None = None,
+        augment: Augment | None = None,
         short_video: str = "loop",
     ) -> None:
         self.clip_len = _positive_int("clip.frames", clip_len)
@@ -151,18 +139,11 @@ class SROSampler:
             rng=rng,
         )
 
-    def __call__(self, record: _Record, reader: _Reader, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-        num_frames = int(record.num_frames)
-        if num_frames < 1:
-            raise CorruptVideoError(f"{record.path}: video has no frames (num_frames={num_frames})")
+    def __call__(self, record: Record, reader: Reader, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        num_frames = check_has_frames(record)
         draws = [self.draw_clip(num_frames, rng) for _ in range(2 if self.key_clip else 1)]
         indices = np.stack([draw["indices"] for draw in draws])
-        unique = np.unique(indices)
-        frames = reader.read(record.path, unique)
-        if len(frames) != len(unique):
-            raise CorruptVideoError(f"{record.path}: reader returned {len(frames)} frames, expected {len(unique)}")
-        positions = np.searchsorted(unique, indices)
-        clips = [self.augment(frames[row], rng)[0].numpy() for row in positions]
+        clips = [clip.numpy() for clip, _ in read_and_augment(record, reader, indices, self.augment, rng)]
         query = draws[0]
         return {
             "clips": torch.from_numpy(np.stack(clips)),

@@ -26,7 +26,6 @@ Recipe per sample (TransRank §4.1–4.4, ALGORITHMS.md):
 
 from __future__ import annotations
 
-from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -41,23 +40,11 @@ from vidssl.data.sampling import (
     spread_offsets,
     transform_indices,
 )
+from vidssl.data.pretext.clips import Augment, Reader, Record, check_has_frames, read_and_augment
 from vidssl.data.transforms.clip import ClipAugment
-from vidssl.errors import CorruptVideoError, VidsslError
+from vidssl.errors import VidsslError
 
 SAMPLING_MODES: tuple[str, ...] = ("deterministic", "stochastic")
-
-
-class _Record(Protocol):
-    path: str
-    num_frames: int
-
-
-class _Reader(Protocol):
-    def read(self, path: str, indices: Any) -> np.ndarray: ...
-
-
-class _Augment(Protocol):
-    def __call__(self, frames: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, dict[str, Any]]: ...
 
 
 class TransRankSampler:
@@ -91,7 +78,7 @@ class TransRankSampler:
         clip_len: int = 16,
         base_interval: int = 2,
         jitter: tuple[float, float] = (0.8, 1.2),
-        augment: _Augment | None = None,
+        augment: Augment | None = None,
         short_video: str = "loop",
     ) -> None:
         transforms = tuple(check_transform_name(name) for name in transforms)
@@ -165,20 +152,12 @@ class TransRankSampler:
             rows.append(fit_to_video(indices, num_frames, self.short_video))
         return np.stack(rows)
 
-    def __call__(self, record: _Record, reader: _Reader, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-        num_frames = int(record.num_frames)
-        if num_frames < 1:
-            raise CorruptVideoError(f"{record.path}: video has no frames (num_frames={num_frames})")
+    def __call__(self, record: Record, reader: Reader, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        num_frames = check_has_frames(record)
         transform_ids = self.assign_transforms(rng)
         indices = self.clip_indices(num_frames, transform_ids, rng)
-        unique = np.unique(indices)
-        frames = reader.read(record.path, unique)
-        if len(frames) != len(unique):
-            raise CorruptVideoError(f"{record.path}: reader returned {len(frames)} frames, expected {len(unique)}")
-        positions = np.searchsorted(unique, indices)
         clips, aspect_ratios, rotations, flipped = [], [], [], []
-        for row in positions:
-            clip, info = self.augment(frames[row], rng)
+        for clip, info in read_and_augment(record, reader, indices, self.augment, rng):
             clips.append(clip)
             aspect_ratios.append(info["aspect_ratio"])
             rotations.append(info.get("rotation_k", 0))

@@ -1,0 +1,47 @@
+"""What every pretext sampler does after choosing frame indices: read them once, augment each clip.
+
+The interfaces a sampler is given (a record, a reader, a per-clip
+augmentation) are structural: anything with these attributes works.
+"""
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from vidssl.errors import CorruptVideoError
+
+
+class Record(Protocol):
+    path: str
+    num_frames: int
+
+
+class Reader(Protocol):
+    def read(self, path: str, indices: Any) -> np.ndarray: ...
+
+
+class Augment(Protocol):
+    def __call__(self, frames: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, dict[str, Any]]: ...
+
+
+def check_has_frames(record: Record) -> int:
+    """The record's frame count; a video without frames is corrupt (skipped and counted by the dataset)."""
+    num_frames = int(record.num_frames)
+    if num_frames < 1:
+        raise CorruptVideoError(f"{record.path}: video has no frames (num_frames={num_frames})")
+    return num_frames
+
+
+def read_and_augment(
+    record: Record, reader: Reader, indices: np.ndarray, augment: Augment, rng: np.random.Generator
+) -> list[tuple[torch.Tensor, dict[str, Any]]]:
+    """Clips for the rows of ``indices`` (N, T): ONE ``reader.read`` of the sorted unique frames (a frame
+    shared by clips is decoded once), then each clip gathers its frames and is augmented on its own."""
+    unique = np.unique(indices)
+    frames = reader.read(record.path, unique)
+    if len(frames) != len(unique):
+        raise CorruptVideoError(f"{record.path}: reader returned {len(frames)} frames, expected {len(unique)}")
+    positions = np.searchsorted(unique, indices)
+    return [augment(frames[row], rng) for row in positions]
