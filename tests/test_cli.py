@@ -192,6 +192,8 @@ def test_the_sro_presets_are_the_papers():
             assert cfg.model.backbone == "r2plus1d_18", name
     assert load_run_config("moco_r3d18").method.shuffle_segments is False
     assert load_run_config("sro_view_synthesis").method.name == "sro_view_synthesis"
+    assert [load_run_config(n).model.backbone for n in ("sro_r3d18", "sro_r2plus1d18", "sro_c3d")] == [
+        "r3d_18", "r2plus1d_18", "c3d"]
 
 
 @pytest.mark.parametrize("config", PRESETS)

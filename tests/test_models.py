@@ -22,6 +22,8 @@ EXPECTED_LAYOUT = {
     "r3d_18": {"widths": (64, 128, 256, 512), "halves_time": True},
     "r2plus1d_18": {"widths": (64, 128, 256, 512), "halves_time": True},
     "mc3_18": {"widths": (64, 128, 256, 512), "halves_time": False},
+    # C3D: conv1 (64) + pool1 is the stem, conv2 (128) layer1, pool + conv pairs of stages 3-5 layers 2-4
+    "c3d": {"widths": (128, 256, 512, 512), "halves_time": True, "stem": 64},
     "tiny": {"widths": (16, 32, 64, 128), "halves_time": True},
 }
 TORCHVISION_NAMES = ("r3d_18", "r2plus1d_18", "mc3_18")
@@ -64,10 +66,11 @@ def half_up(n: int) -> int:
     return (n + 1) // 2
 
 
-def expected_tap_shapes(batch, frames, height, width, *, widths, halves_time) -> dict[str, tuple[int, ...]]:
-    """Tap shapes from the stride rules: stem halves H, W; layer1 keeps; layers 2-4 halve H, W (and T)."""
+def expected_tap_shapes(batch, frames, height, width, *, widths, halves_time, stem=None) -> dict[str, tuple[int, ...]]:
+    """Tap shapes from the stride rules: stem halves H, W; layer1 keeps; layers 2-4 halve H, W (and T).
+    The stem has ``stem`` channels (default: layer1's, as in the ResNets)."""
     t, h, w = frames, half_up(height), half_up(width)
-    shapes = {"stem": (batch, widths[0], t, h, w), "layer1": (batch, widths[0], t, h, w)}
+    shapes = {"stem": (batch, stem or widths[0], t, h, w), "layer1": (batch, widths[0], t, h, w)}
     for index in (2, 3, 4):
         t = half_up(t) if halves_time else t
         h, w = half_up(h), half_up(w)
@@ -379,7 +382,7 @@ def test_build_backbone_passes_keywords_to_the_builder():
 
 
 def test_build_backbone_rejects_unknown_names_and_options():
-    with pytest.raises(VidsslError, match="r3d_18, r2plus1d_18, mc3_18, tiny"):
+    with pytest.raises(VidsslError, match="r3d_18, r2plus1d_18, mc3_18, c3d, tiny"):
         build_backbone("resnet50")
     with pytest.raises(VidsslError, match="widht.*width"):
         build_backbone("tiny", widht=0.5)

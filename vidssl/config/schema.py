@@ -39,7 +39,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """Backbone name (``r3d_18``, ``r2plus1d_18``, ``mc3_18``, ``tiny``) and channel width multiplier
+    """Backbone name (``r3d_18``, ``r2plus1d_18``, ``mc3_18``, ``c3d``, ``tiny``) and channel width multiplier
     (None = the builder's default: 1.0 for the *-18 models, 0.25 for ``tiny``), and the input
     modality the backbone sees in pretraining and evaluation alike."""
 

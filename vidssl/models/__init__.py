@@ -13,10 +13,11 @@ import inspect
 from typing import Any
 
 from vidssl.errors import VidsslError
+from vidssl.models.c3d import C3D, c3d
 from vidssl.models.heads import MLPHead, make_head
 from vidssl.models.resnet3d import TAPS, VideoResNet, mc3_18, pool_features, r2plus1d_18, r3d_18, tiny
 
-BACKBONES = {"r3d_18": r3d_18, "r2plus1d_18": r2plus1d_18, "mc3_18": mc3_18, "tiny": tiny}
+BACKBONES = {"r3d_18": r3d_18, "r2plus1d_18": r2plus1d_18, "mc3_18": mc3_18, "c3d": c3d, "tiny": tiny}
 
 
 def build_backbone(name: str, **kwargs: Any) -> VideoResNet:
@@ -38,10 +39,12 @@ def build_backbone(name: str, **kwargs: Any) -> VideoResNet:
 
 __all__ = [
     "BACKBONES",
+    "C3D",
     "TAPS",
     "MLPHead",
     "VideoResNet",
     "build_backbone",
+    "c3d",
     "make_head",
     "mc3_18",
     "pool_features",
