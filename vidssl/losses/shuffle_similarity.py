@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from vidssl.errors import VidsslError
+from vidssl.losses.info_nce import check_temperature
 
 __all__ = [
     "split_parts",
@@ -45,14 +46,6 @@ def _check_k(k: int, dim: int) -> int:
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= dim:
         raise VidsslError(f"shuffle similarity k (number of segments): expected an integer in [1, {dim}], got {k!r}")
     return k
-
-
-def _check_temperature(temperature: float) -> float:
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not (
-        math.isfinite(temperature) and temperature > 1e-8
-    ):
-        raise VidsslError(f"shuffle similarity temperature: expected a finite number > 1e-8, got {temperature!r}")
-    return float(temperature)
 
 
 def split_parts(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -127,12 +120,12 @@ def paired_shuffle_distance(a: torch.Tensor, b: torch.Tensor, k: int) -> torch.T
 
 def shuffle_similarity(a: torch.Tensor, b: torch.Tensor, k: int, temperature: float) -> torch.Tensor:
     """−dis / τ for every pair (B, Q): the InfoNCE logits against a queue."""
-    return -shuffle_distance(a, b, k) / _check_temperature(temperature)
+    return -shuffle_distance(a, b, k) / check_temperature(temperature, "shuffle similarity temperature")
 
 
 def paired_shuffle_similarity(a: torch.Tensor, b: torch.Tensor, k: int, temperature: float) -> torch.Tensor:
     """−dis / τ of each row pair (B,): the InfoNCE logit of the positive."""
-    return -paired_shuffle_distance(a, b, k) / _check_temperature(temperature)
+    return -paired_shuffle_distance(a, b, k) / check_temperature(temperature, "shuffle similarity temperature")
 
 
 def _check_pair(a: torch.Tensor, b: torch.Tensor) -> None:
