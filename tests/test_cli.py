@@ -192,8 +192,11 @@ def test_the_sro_presets_are_the_papers():
             assert cfg.model.backbone == "r2plus1d_18", name
     assert load_run_config("moco_r3d18").method.shuffle_segments is False
     assert load_run_config("sro_view_synthesis").method.name == "sro_view_synthesis"
-    assert [load_run_config(n).model.backbone for n in ("sro_r3d18", "sro_r2plus1d18", "sro_c3d")] == [
-        "r3d_18", "r2plus1d_18", "c3d"]
+    assert [load_run_config(n).model.backbone for n in ("sro_r3d18", "sro_r2plus1d18", "sro_c3d", "sro_s3dg")] == [
+        "r3d_18", "r2plus1d_18", "c3d", "s3dg"]
+    s3dg = load_run_config("sro_s3dg")  # Table VIII: S3D-G, 64 frames, 152 x 152
+    assert (s3dg.clip.frames, s3dg.clip.size, s3dg.eval.frames, s3dg.eval.size) == (64, 152, 64, 152)
+    assert s3dg.method == full.method and s3dg.train == full.train
 
 
 @pytest.mark.parametrize("config", PRESETS)

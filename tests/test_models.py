@@ -14,6 +14,7 @@ from torch import nn
 from vidssl.errors import VidsslError
 from vidssl.models import BACKBONES, TAPS, MLPHead, build_backbone, make_head
 from vidssl.models.resnet3d import mc3_18, pool_features, r2plus1d_18, r3d_18, tiny
+from vidssl.models.s3d import SelfGating, s3d, s3dg
 
 # Expected layout of each registered backbone, written from the architecture
 # definitions (not from the code): output channels of layer1..layer4 and
@@ -25,6 +26,11 @@ EXPECTED_LAYOUT = {
     # C3D: conv1 (64) + pool1 is the stem, conv2 (128) layer1, pool + conv pairs of stages 3-5 layers 2-4
     "c3d": {"widths": (128, 256, 512, 512), "halves_time": True, "stem": 64},
     "tiny": {"widths": (16, 32, 64, 128), "halves_time": True},
+    # S3D(-G): conv1 (64, stride 2 in T, H, W) + max-pool 1x2x2 is the stem, conv2 + conv3 (192) layer1,
+    # Mixed 3b-3c (480, H and W halved) layer2, Mixed 4b-4f (832, all halved) layer3,
+    # Mixed 5b-5c (1024, all halved rounding down) layer4
+    "s3d": {"widths": (192, 480, 832, 1024), "strides": "s3d", "stem": 64},
+    "s3dg": {"widths": (192, 480, 832, 1024), "strides": "s3d", "stem": 64},
 }
 TORCHVISION_NAMES = ("r3d_18", "r2plus1d_18", "mc3_18")
 
@@ -32,6 +38,14 @@ TORCHVISION_NAMES = ("r3d_18", "r2plus1d_18", "mc3_18")
 # forward costs about the same for any small input (weight-bound), so the tests
 # below reuse cached outputs and keep the number of full-width forwards low.
 B, T, H, W = 2, 5, 20, 14
+# S3D downsamples H and W 32x (the last halving rounds down), so it needs a larger clip.
+CONTRACT_SIZES = {"s3d": (5, 36, 20), "s3dg": (5, 36, 20)}
+
+
+def contract_clip(name: str, seed: int = 0) -> torch.Tensor:
+    """The contract tests' input for backbone ``name``: (B, 3, T, H, W) with odd sizes."""
+    frames, height, width = CONTRACT_SIZES.get(name, (T, H, W))
+    return clip_batch(frames=frames, height=height, width=width, seed=seed)
 
 
 @functools.lru_cache(maxsize=None)
@@ -53,7 +67,7 @@ def eval_outputs(name: str) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """(all taps of ``forward_features``, ``forward``) of the cached model on ``clip_batch()``."""
     model = built(name)
     with torch.no_grad():
-        return model.forward_features(clip_batch(), TAPS), model(clip_batch())
+        return model.forward_features(contract_clip(name), TAPS), model(contract_clip(name))
 
 
 def clip_batch(batch: int = B, frames: int = T, height: int = H, width: int = W, seed: int = 0) -> torch.Tensor:
@@ -66,15 +80,33 @@ def half_up(n: int) -> int:
     return (n + 1) // 2
 
 
-def expected_tap_shapes(batch, frames, height, width, *, widths, halves_time, stem=None) -> dict[str, tuple[int, ...]]:
+def expected_tap_shapes(
+    batch, frames, height, width, *, widths, halves_time=True, stem=None, strides="resnet"
+) -> dict[str, tuple[int, ...]]:
     """Tap shapes from the stride rules: stem halves H, W; layer1 keeps; layers 2-4 halve H, W (and T).
-    The stem has ``stem`` channels (default: layer1's, as in the ResNets)."""
+    The stem has ``stem`` channels (default: layer1's, as in the ResNets). ``strides="s3d"``: S3D's rules."""
+    if strides == "s3d":
+        return expected_s3d_tap_shapes(batch, frames, height, width, widths=widths, stem=stem)
     t, h, w = frames, half_up(height), half_up(width)
     shapes = {"stem": (batch, stem or widths[0], t, h, w), "layer1": (batch, widths[0], t, h, w)}
     for index in (2, 3, 4):
         t = half_up(t) if halves_time else t
         h, w = half_up(h), half_up(w)
         shapes[f"layer{index}"] = (batch, widths[index - 1], t, h, w)
+    shapes["pool"] = (batch, widths[3])
+    return shapes
+
+
+def expected_s3d_tap_shapes(batch, frames, height, width, *, widths, stem) -> dict[str, tuple[int, ...]]:
+    """S3D: conv1 halves T, H, W and a max-pool halves H, W (stem); layer1 keeps; layer2 halves H, W;
+    layer3 halves all three; layer4's 2x2x2 pooling halves all three rounding down."""
+    t, h, w = half_up(frames), half_up(half_up(height)), half_up(half_up(width))
+    shapes = {"stem": (batch, stem, t, h, w), "layer1": (batch, widths[0], t, h, w)}
+    h, w = half_up(h), half_up(w)
+    shapes["layer2"] = (batch, widths[1], t, h, w)
+    t, h, w = half_up(t), half_up(h), half_up(w)
+    shapes["layer3"] = (batch, widths[2], t, h, w)
+    shapes["layer4"] = (batch, widths[3], t // 2, h // 2, w // 2)
     shapes["pool"] = (batch, widths[3])
     return shapes
 
@@ -102,7 +134,7 @@ def test_forward_shape_num_features_and_finite(name):
 @pytest.mark.parametrize("name", list(BACKBONES))
 def test_every_tap_has_the_shape_of_the_stride_rules(name):
     taps, _out = eval_outputs(name)
-    expected = expected_tap_shapes(B, T, H, W, **EXPECTED_LAYOUT[name])
+    expected = expected_tap_shapes(*contract_clip(name).shape[:1], *contract_clip(name).shape[2:], **EXPECTED_LAYOUT[name])
     assert list(taps) == list(TAPS)
     assert {tap: tuple(value.shape) for tap, value in taps.items()} == expected
     for value in taps.values():
@@ -123,7 +155,7 @@ def test_pool_tap_is_the_average_of_layer4_and_equals_forward(name):
 def test_backward_reaches_every_parameter_with_finite_gradients(name):
     # A full-width backward costs seconds on 2 cores and tests nothing more.
     model = copy.deepcopy(built_narrow(name)).train()
-    out = model(clip_batch())
+    out = model(contract_clip(name))
     weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(1))
     (out * weights).sum().backward()
     for param_name, param in model.named_parameters():
@@ -134,8 +166,9 @@ def test_backward_reaches_every_parameter_with_finite_gradients(name):
 
 @pytest.mark.parametrize("name", list(BACKBONES))
 def test_eval_mode_is_deterministic_and_independent_of_the_batch(name):
-    model = built_narrow(name)
-    x = clip_batch()
+    # float64, so batch-size-dependent kernel choices cannot show up as rounding noise
+    model = copy.deepcopy(built_narrow(name)).double()
+    x = contract_clip(name).double()
     with torch.no_grad():
         first, second = model(x), model(x)
         alone = model(x[1:2])
@@ -296,6 +329,109 @@ def test_torchvision_weights_load_into_ours_strict_and_give_the_same_output(torc
         torch.testing.assert_close(ours(x), theirs(x), atol=1e-5, rtol=1e-5)
 
 
+# ----------------------------------------------------------- S3D and S3D-G --
+
+
+@pytest.fixture(scope="module")
+def s3d_pair():
+    """(our S3D, torchvision's s3d with classifier removed, its state without classifier), BNs randomised."""
+    ours = copy.deepcopy(built("s3d"))
+    torch.manual_seed(1)
+    theirs = torchvision.models.video.s3d(weights=None)
+    randomise_batch_norms(ours, seed=2)
+    randomise_batch_norms(theirs, seed=3)
+    state = {key: value for key, value in theirs.state_dict().items() if not key.startswith("classifier.")}
+    assert len(state) < len(theirs.state_dict())
+    return ours.eval(), theirs.eval(), state
+
+
+def test_s3d_parameter_and_buffer_names_and_shapes_equal_torchvision(s3d_pair):
+    ours, _theirs, state = s3d_pair
+    assert shapes_of(ours) == {key: tuple(value.shape) for key, value in state.items()}
+
+
+def test_s3d_weights_move_both_ways_strict_and_give_torchvisions_features(s3d_pair):
+    ours, theirs, state = s3d_pair
+    x = clip_batch(batch=1, frames=8, height=48, width=40, seed=6)
+    assert differing_entries(state, ours.state_dict())
+    loaded = copy.deepcopy(ours)
+    with torch.no_grad():
+        loaded.load_state_dict(state, strict=True)
+        torch.testing.assert_close(loaded.forward_features(x, ("layer4",))["layer4"], theirs.features(x),
+                                   atol=1e-5, rtol=1e-5)
+        back = copy.deepcopy(theirs)
+        back.load_state_dict({**ours.state_dict(), **{k: v for k, v in theirs.state_dict().items()
+                                                      if k.startswith("classifier.")}}, strict=True)
+        torch.testing.assert_close(back.features(x), ours.forward_features(x, ("layer4",))["layer4"],
+                                   atol=1e-5, rtol=1e-5)
+
+
+def test_s3dg_adds_only_the_gates_and_loads_torchvision_s3d_with_just_those_missing(s3d_pair):
+    _ours, _theirs, state = s3d_pair
+    gated = s3dg(width=1.0)
+    extra = set(gated.state_dict()) - set(state)
+    assert set(state) <= set(gated.state_dict())
+    # one gate after the stem's conv3, four per Mixed block (9 blocks), each a weight and a bias
+    assert len(extra) == 2 * (1 + 4 * 9)
+    assert all(key.startswith("stem_gate.") or ".gate" in key for key in extra)
+    missing, unexpected = gated.load_state_dict(state, strict=False)
+    assert set(missing) == extra and unexpected == []
+
+
+def test_self_gating_is_sigmoid_of_a_linear_map_of_the_clip_mean():
+    gate = SelfGating(4)
+    x = torch.randn(3, 4, 2, 3, 5, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        got = gate(x)
+    for b in range(x.shape[0]):
+        mean = x[b].reshape(4, -1).mean(dim=1)
+        weights = 1.0 / (1.0 + torch.exp(-(gate.fc.weight @ mean + gate.fc.bias)))
+        torch.testing.assert_close(got[b], x[b] * weights[:, None, None, None], atol=1e-6, rtol=1e-5)
+
+
+def open_and_close_gates(model: nn.Module, *, closed: nn.Module | None = None) -> None:
+    """Every gate fully open (weight 0, bias +30: sigmoid = 1), ``closed`` fully shut (bias -30)."""
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, SelfGating):
+                module.fc.weight.zero_()
+                module.fc.bias.fill_(-30.0 if module is closed else 30.0)
+
+
+def test_open_gates_make_s3dg_equal_s3d_and_a_closed_gate_zeroes_its_branch_only():
+    torch.manual_seed(0)
+    plain, gated = s3d(width=0.25).eval(), s3dg(width=0.25).eval()
+    gated.load_state_dict(plain.state_dict(), strict=False)
+    x = clip_batch(batch=2, frames=6, height=33, width=34, seed=3)
+    open_and_close_gates(gated)
+    with torch.no_grad():
+        torch.testing.assert_close(gated.forward_features(x, TAPS), plain.forward_features(x, TAPS),
+                                   atol=1e-5, rtol=1e-5)
+    block = gated.features[5]  # Mixed 3b: branch widths 16, 32, 8, 8 at width 0.25
+    widths = [block.branch0[1].num_features, block.branch1[1][1][1].num_features,
+              block.branch2[1][1][1].num_features, block.branch3[1][1].num_features]
+    open_and_close_gates(gated, closed=block.gate2)
+    recorded = {}
+    block.register_forward_hook(lambda _m, _i, out: recorded.__setitem__("out", out))
+    with torch.no_grad():
+        gated(x)
+    out = recorded["out"]
+    start = widths[0] + widths[1]
+    assert out[:, start : start + widths[2]].abs().max() < 1e-9
+    assert out[:, :start].abs().sum() > 0 and out[:, start + widths[2] :].abs().sum() > 0
+
+
+def test_s3d_rejects_clips_too_small_for_layer4_and_scales_its_width():
+    model = s3d(width=0.25).eval()
+    with pytest.raises(VidsslError, match="5 frames and 17x17"):
+        model(torch.zeros(1, 3, 4, 32, 32))
+    with pytest.raises(VidsslError, match="17x17"):
+        model(torch.zeros(1, 3, 8, 16, 32))
+    assert model.forward_features(torch.zeros(1, 3, 4, 16, 16), ("layer3",))["layer3"].shape[2:] == (1, 1, 1)
+    assert model.num_features == 256  # 384 + 384 + 128 + 128 at width 1 -> 96 + 96 + 32 + 32
+    assert s3dg(width=0.5).num_features == 512
+
+
 # ------------------------------------------------------ width multiplier ---
 
 
@@ -382,7 +518,7 @@ def test_build_backbone_passes_keywords_to_the_builder():
 
 
 def test_build_backbone_rejects_unknown_names_and_options():
-    with pytest.raises(VidsslError, match="r3d_18, r2plus1d_18, mc3_18, c3d, tiny"):
+    with pytest.raises(VidsslError, match="r3d_18, r2plus1d_18, mc3_18, c3d, s3d, s3dg, tiny"):
         build_backbone("resnet50")
     with pytest.raises(VidsslError, match="widht.*width"):
         build_backbone("tiny", widht=0.5)

@@ -39,8 +39,8 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """Backbone name (``r3d_18``, ``r2plus1d_18``, ``mc3_18``, ``c3d``, ``tiny``) and channel width multiplier
-    (None = the builder's default: 1.0 for the *-18 models, 0.25 for ``tiny``), and the input
+    """Backbone name (``r3d_18``, ``r2plus1d_18``, ``mc3_18``, ``c3d``, ``s3d``, ``s3dg``, ``tiny``) and channel
+    width multiplier (None = the builder's default: 1.0, or 0.25 for ``tiny``), and the input
     modality the backbone sees in pretraining and evaluation alike."""
 
     backbone: str = "r3d_18"

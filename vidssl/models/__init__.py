@@ -16,8 +16,17 @@ from vidssl.errors import VidsslError
 from vidssl.models.c3d import C3D, c3d
 from vidssl.models.heads import MLPHead, make_head
 from vidssl.models.resnet3d import TAPS, VideoResNet, mc3_18, pool_features, r2plus1d_18, r3d_18, tiny
+from vidssl.models.s3d import S3D, s3d, s3dg
 
-BACKBONES = {"r3d_18": r3d_18, "r2plus1d_18": r2plus1d_18, "mc3_18": mc3_18, "c3d": c3d, "tiny": tiny}
+BACKBONES = {
+    "r3d_18": r3d_18,
+    "r2plus1d_18": r2plus1d_18,
+    "mc3_18": mc3_18,
+    "c3d": c3d,
+    "s3d": s3d,
+    "s3dg": s3dg,
+    "tiny": tiny,
+}
 
 
 def build_backbone(name: str, **kwargs: Any) -> VideoResNet:
@@ -40,6 +49,7 @@ def build_backbone(name: str, **kwargs: Any) -> VideoResNet:
 __all__ = [
     "BACKBONES",
     "C3D",
+    "S3D",
     "TAPS",
     "MLPHead",
     "VideoResNet",
@@ -50,5 +60,7 @@ __all__ = [
     "pool_features",
     "r2plus1d_18",
     "r3d_18",
+    "s3d",
+    "s3dg",
     "tiny",
 ]
