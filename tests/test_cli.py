@@ -194,6 +194,11 @@ def test_the_sro_presets_are_the_papers():
     assert load_run_config("sro_view_synthesis").method.name == "sro_view_synthesis"
     assert [load_run_config(n).model.backbone for n in ("sro_r3d18", "sro_r2plus1d18", "sro_c3d", "sro_s3dg")] == [
         "r3d_18", "r2plus1d_18", "c3d", "s3dg"]
+    vcop = load_run_config("vcop_r3d10")  # VCOP's code: 3 clips of 16 frames 8 apart, R3D with 1 block per stage
+    assert (vcop.method.name, vcop.method.num_clips, vcop.method.clip_interval, vcop.method.head_hidden) == (
+        "vcop", 3, 8, 512)
+    assert (vcop.model.backbone, vcop.model.width, load_run_config("vcop_c3d").model.backbone) == ("tiny", 1.0, "c3d")
+    assert (vcop.train.batch_size, vcop.train.epochs, vcop.train.lr, vcop.train.weight_decay) == (8, 300, 1e-3, 5e-4)
     s3dg = load_run_config("sro_s3dg")  # Table VIII: S3D-G, 64 frames, 152 x 152
     assert (s3dg.clip.frames, s3dg.clip.size, s3dg.eval.frames, s3dg.eval.size) == (64, 152, 64, 152)
     assert s3dg.method == full.method and s3dg.train == full.train

@@ -15,6 +15,7 @@ from vidssl.config.schema import ClipConfig, DataConfig, MethodConfig, ModelConf
 from vidssl.data.datasets import VideoRecord, load_records
 from vidssl.data.pretext.sro import SROSampler
 from vidssl.data.pretext.transrank import TransRankSampler
+from vidssl.data.pretext.vcop import VCOPSampler
 from vidssl.data.synthmotion import generate_synthmotion
 from vidssl.data.transforms import ClipAugment, frames_for_modality
 from vidssl.data.video import CachedReader, build_frame_cache, make_reader
@@ -22,6 +23,7 @@ from vidssl.errors import VidsslError
 from vidssl.methods import METHODS
 from vidssl.methods.sro import SRO
 from vidssl.methods.transrank import TransRank
+from vidssl.methods.vcop import VCOP
 from vidssl.methods.view_synthesis import ViewSynthesis
 from vidssl.models import build_backbone
 from vidssl.models.view_synthesis import ClipVAE
@@ -104,8 +106,13 @@ def _check_method_name(method: MethodConfig) -> None:
         raise VidsslError(f"method.name: expected one of {sorted(METHODS)}, got {method.name!r}")
 
 
+def vcop_tuple_len(method: MethodConfig) -> int:
+    """VCOP's clips per tuple: ``method.num_clips``, 3 (the paper's default) when unset."""
+    return 3 if method.num_clips is None else method.num_clips
+
+
 def build_pretext_sampler(method: MethodConfig, clip: ClipConfig, *, modality: str = "rgb"):
-    """The sampler of ``method.name``: TransRank's N transformed clips, or SRO's segment clips."""
+    """The sampler of ``method.name``: TransRank's N transformed clips, SRO's segment clips or VCOP's tuples."""
     _check_method_name(method)
     if method.name == "transrank":
         return TransRankSampler(
@@ -116,6 +123,14 @@ def build_pretext_sampler(method: MethodConfig, clip: ClipConfig, *, modality: s
             base_interval=clip.base_interval,
             jitter=tuple(clip.jitter),
             augment=build_augment(clip, rotate=method.rotation != "none"),
+            short_video=clip.short_video,
+        )
+    if method.name == "vcop":
+        return VCOPSampler(
+            clip_len=frames_for_modality(clip.frames, modality),
+            interval=method.clip_interval,
+            tuple_len=vcop_tuple_len(method),
+            augment=build_augment(clip),
             short_video=clip.short_video,
         )
     return SROSampler(  # sro, and sro_view_synthesis: G learns on the clips it will turn into keys
@@ -164,6 +179,14 @@ def build_method(
             aspect_weight=method.aspect_weight,
             rotation=method.rotation,
             rotation_weight=method.rotation_weight,
+        )
+    if method.name == "vcop":
+        return VCOP(
+            backbone,
+            tuple_len=vcop_tuple_len(method),
+            head_hidden=method.head_hidden,
+            dropout=method.head_dropout,
+            modality=modality,
         )
     if method.name == "sro_view_synthesis":
         return ViewSynthesis(

@@ -50,7 +50,7 @@ class ModelConfig:
 
 @dataclass
 class MethodConfig:
-    """The pretext task (``name``: ``transrank``, ``sro`` or ``sro_view_synthesis``).
+    """The pretext task (``name``: ``transrank``, ``sro``, ``sro_view_synthesis`` or ``vcop``).
 
     ``transrank``: the temporal set, clips per video, deterministic/stochastic
     assignment, ``rank`` (eq. 1), ``ce`` (eq. 2, TransCls) or ``none`` for the
@@ -71,7 +71,12 @@ class MethodConfig:
     ``stage`` (train the view generator first in ``RUN/view_synthesis``, see
     the ``view`` section) or the path of a finished ``sro_view_synthesis`` run;
     each key is then the query's synthesised view with ``view_probability``.
-    ``sro_view_synthesis`` trains that generator alone (§III-G)."""
+    ``sro_view_synthesis`` trains that generator alone (§III-G).
+
+    ``vcop`` (CVPR 2019, a baseline of SRO Table VIII): ``num_clips`` clips
+    (default 3) of ``clip.frames`` consecutive frames, ``clip_interval`` frames
+    apart, shown shuffled; the pairwise head (``head_hidden`` per pair,
+    ``head_dropout``) predicts the order among num_clips! classes."""
 
     name: str = "transrank"
     transforms: tuple[str, ...] = ("1x", "2x", "rev")

@@ -365,3 +365,57 @@ def sro_clip_indices(
         "order": order.astype(np.int64),
         "start": start,
     }
+
+
+# --------------------------------------------------------------------------- VCOP clip tuples
+# Video clip order prediction (Xu et al., CVPR 2019, §3.2; public code: xudejing/video-clip-order-prediction).
+
+
+def vcop_tuple_indices(
+    num_frames: int,
+    *,
+    clip_len: int = 16,
+    interval: int = 8,
+    tuple_len: int = 3,
+    short_video: str = "loop",
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray | int]:
+    """One VCOP tuple: ``tuple_len`` clips of ``clip_len`` consecutive frames, ``interval`` frames apart, shuffled.
+
+    The tuple covers ``tuple_len · clip_len + (tuple_len − 1) · interval`` frames
+    from a uniformly random start; clip k (in time order) starts at
+    ``start + k · (clip_len + interval)``. Then a random permutation ``order``:
+    position p shows clip ``order[p]``, and the label is the lexicographic rank
+    of ``order`` among the ``tuple_len!`` permutations (as VCOP's, which ranks
+    the shown order in ``itertools.permutations`` order).
+
+    VCOP leaves videos shorter than a tuple out of its training list; here they
+    are kept (a documented choice): the gap between clips shrinks to what fits,
+    and when even touching clips do not fit, the clips overlap with evenly
+    spread starts over the video (:func:`uniform_clip_starts`), still in time
+    order; a video shorter than one clip is fitted by ``short_video``.
+
+    Returns ``indices`` (tuple_len, clip_len) in the shown order, ``order_label``,
+    ``order`` and ``starts`` (the time-ordered clip starts).
+    """
+    num_frames = _check_positive_int(num_frames, "num_frames")
+    clip_len = _check_positive_int(clip_len, "clip_len")
+    tuple_len = _check_positive_int(tuple_len, "tuple_len")
+    if isinstance(interval, bool) or int(interval) != interval or interval < 0:
+        raise VidsslError(f"method.clip_interval must be an integer >= 0, got {interval!r}")
+    spare = num_frames - tuple_len * clip_len
+    if spare >= 0:
+        gap = int(interval) if tuple_len == 1 else min(int(interval), spare // (tuple_len - 1))
+        room = spare - (tuple_len - 1) * gap
+        start = int(rng.integers(0, room + 1))
+        starts = start + np.arange(tuple_len, dtype=np.int64) * (clip_len + gap)
+    else:
+        starts = uniform_clip_starts(num_frames, clip_len=clip_len, num_clips=tuple_len)
+    in_time = starts[:, None] + np.arange(clip_len, dtype=np.int64)[None, :]
+    order = rng.permutation(tuple_len)
+    return {
+        "indices": fit_to_video(in_time[order], num_frames, short_video),
+        "order_label": permutation_index(order),
+        "order": order.astype(np.int64),
+        "starts": starts,
+    }

@@ -5,6 +5,7 @@ explicit keyword arguments (:mod:`vidssl.cli.build`).
 """
 from vidssl.methods.sro import SRO
 from vidssl.methods.transrank import TransRank
+from vidssl.methods.vcop import VCOP
 from vidssl.methods.view_synthesis import ViewSynthesis
 
-METHODS = {"transrank": TransRank, "sro": SRO, "sro_view_synthesis": ViewSynthesis}
+METHODS = {"transrank": TransRank, "sro": SRO, "sro_view_synthesis": ViewSynthesis, "vcop": VCOP}

@@ -101,3 +101,39 @@ def make_head(kind: str, in_dim: int, out_dim: int, hidden: int = TRANSRANK_MLP_
     if kind == "mlp":
         return MLPHead(in_dim, (hidden,), out_dim)
     raise VidsslError(f"head kind: expected one of {', '.join(HEAD_KINDS)}, got {kind!r}")
+
+
+class PairwiseOrderHead(nn.Module):
+    """VCOP's order head (Xu et al., CVPR 2019, §3.3, "pairwise feature extraction", as in OPN).
+
+    For N clip features f_1..f_N (in the order shown), every pair i < j is
+    concatenated and mapped by one shared ``Linear(2·in_dim, hidden)`` + ReLU;
+    the N(N−1)/2 pair vectors are concatenated (pairs in (0,1), (0,2), …, (1,2)
+    order), passed through Dropout(``dropout``) and one Linear to the N! order
+    logits. Input ``(B, N, in_dim)``, output ``(B, N!)``.
+    """
+
+    def __init__(self, in_dim: int, num_clips: int, *, hidden: int = 512, dropout: float = 0.5) -> None:
+        super().__init__()
+        check_dim("in_dim", in_dim)
+        check_dim("hidden", hidden)
+        if isinstance(num_clips, bool) or not isinstance(num_clips, int) or num_clips < 2:
+            raise VidsslError(f"head num_clips: expected an integer >= 2, got {num_clips!r}")
+        if not isinstance(dropout, (int, float)) or not math.isfinite(dropout) or not 0.0 <= dropout < 1.0:
+            raise VidsslError(f"head dropout: expected a number in [0, 1), got {dropout!r}")
+        self.in_dim, self.num_clips = in_dim, num_clips
+        self.pairs = [(i, j) for i in range(num_clips) for j in range(i + 1, num_clips)]
+        self.pair = nn.Sequential(nn.Linear(2 * in_dim, hidden), nn.ReLU(inplace=True))
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(hidden * len(self.pairs), math.factorial(num_clips))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        if features.ndim != 3 or features.shape[1:] != (self.num_clips, self.in_dim):
+            raise VidsslError(
+                f"pairwise order head: expected (B, {self.num_clips}, {self.in_dim}) features, "
+                f"got shape {tuple(features.shape)}"
+            )
+        first = features[:, [i for i, _ in self.pairs]]
+        second = features[:, [j for _, j in self.pairs]]
+        pair_vectors = self.pair(torch.cat([first, second], dim=2))  # (B, pairs, hidden)
+        return self.classifier(self.dropout(pair_vectors.flatten(1)))
