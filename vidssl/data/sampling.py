@@ -419,3 +419,52 @@ def vcop_tuple_indices(
         "order": order.astype(np.int64),
         "starts": starts,
     }
+
+
+# --------------------------------------------------------------------------- CORP clip placement
+# Contrast and order (ICCV 2021, §3.2; no public code: ALGORITHMS.md "CORP").
+
+CORP_MAX_TRIES = 100
+"""Rejection-sampling rounds before the evenly spaced fallback (ALGORITHMS.md "CORP")."""
+
+
+def corp_min_offset(num_frames: int, *, clip_len: int, dilation: int, num_clips: int) -> float:
+    """Equation (3): Δ = min(max((L − D·T) / K, 1), D·T), the smallest start-to-start distance of two clips."""
+    num_frames = _check_positive_int(num_frames, "num_frames")
+    span = _check_positive_int(clip_len, "clip_len") * _check_positive_int(dilation, "dilation")
+    num_clips = _check_positive_int(num_clips, "num_clips")
+    return min(max((num_frames - span) / num_clips, 1.0), float(span))
+
+
+def corp_clip_starts(
+    num_frames: int,
+    *,
+    clip_len: int,
+    dilation: int,
+    num_clips: int,
+    rng: np.random.Generator,
+    max_tries: int = CORP_MAX_TRIES,
+) -> tuple[np.ndarray, bool]:
+    """Starts of K clips of one video, every two at least Δ apart (§3.2, equation 3); returns (starts, fell_back).
+
+    K starts are drawn independently and uniformly from the admissible range
+    ``[0, L − span]`` (span = (T − 1)·D + 1 frames) and redrawn until every pair
+    is at least Δ = :func:`corp_min_offset` apart, at most ``max_tries`` times.
+    Then (or when the video is shorter than a clip) the documented fallback
+    places the starts evenly over ``[0, max(L − span, K − 1)]``: as far apart as
+    the video allows, so they satisfy the rule whenever any placement can
+    (evenly spaced starts maximise the smallest gap), and always distinct, so
+    every pair of clips keeps a true temporal order (clips running past the
+    end are clamped to the last frame by the sampler, never looped).
+    """
+    num_clips = _check_positive_int(num_clips, "num_clips")
+    delta = corp_min_offset(num_frames, clip_len=clip_len, dilation=dilation, num_clips=num_clips)
+    room = num_frames - clip_span(clip_len, dilation)
+    if room >= 0:
+        for _ in range(max_tries):
+            starts = rng.integers(0, room + 1, size=num_clips)
+            gaps = np.abs(starts[:, None] - starts[None, :])[np.triu_indices(num_clips, 1)]
+            if (gaps >= delta).all():
+                return starts.astype(np.int64), False
+    last = max(room, num_clips - 1)
+    return np.arange(num_clips, dtype=np.int64) * last // max(num_clips - 1, 1), True
