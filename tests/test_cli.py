@@ -114,6 +114,14 @@ def test_pretrain_then_eval_round_trip(ucf, tmp_path, capsys, modality):
     tuned = json.loads((run / "eval_finetune.json").read_text())
     assert 0.0 <= tuned["video_acc"] <= 1.0 and tuned["num_test_videos"] == len(ucf.expected["test"])
 
+    code, out, err = run_cli(["eval", "linear", str(run), "eval.linear.epochs=3"], capsys)
+    assert code == 0, err
+    probe = json.loads((run / "eval_linear.json").read_text())
+    assert 0.0 <= probe["accuracy"] <= 1.0 and probe["num_test"] == len(ucf.expected["test"])
+    assert probe["num_train"] == len(ucf.expected["train"]) and len(probe["history"]) == 3
+    code, out, err = run_cli(["eval", "linear", str(run), "--fuse", str(run)], capsys)
+    assert code != 0 and "--fuse works with retrieval and finetune only" in err
+
 
 def test_corrupt_videos_are_skipped_and_all_corrupt_is_an_error(tmp_path, capsys):
     fixture = make_ucf101(tmp_path / "ds", classes=("Basketball", "Biking"), groups=2, clips=2)

@@ -1,4 +1,4 @@
-"""``vidssl eval retrieval|finetune``: one protocol on one backbone, results.json written.
+"""``vidssl eval retrieval|finetune|linear``: one protocol on one backbone, results.json written.
 
 With ``--fuse RUN2`` the protocol runs on two streams, RUN's backbone and
 RUN2's (each in its own run's ``model.modality``), and also scores their fusion
@@ -20,6 +20,7 @@ from vidssl.engine.distributed import resolve_device
 from vidssl.engine.trainer import TrainConfig
 from vidssl.eval.features import EvalClips
 from vidssl.eval.finetune import default_finetune_augment, finetune, fused_video_accuracy
+from vidssl.eval.linear_probe import linear_probe
 from vidssl.eval.retrieval import evaluate_retrieval, evaluate_retrieval_streams
 from vidssl.errors import VidsslError
 from vidssl.fileio import write_json_atomic
@@ -33,6 +34,8 @@ def evaluate_command(
         if backbone_path == "random":
             raise VidsslError("eval random: give --config for the backbone and data settings")
         config = str(Path(backbone_path if Path(backbone_path).is_dir() else Path(backbone_path).parent) / "config.yaml")
+    if fuse is not None and protocol not in ("retrieval", "finetune"):
+        raise VidsslError(f"eval {protocol}: --fuse works with retrieval and finetune only")
     cfg = load_run_config(config, overrides)
     if backbone_path == "random":
         backbone = random_init_backbone(cfg)
@@ -50,6 +53,8 @@ def evaluate_command(
         return results
     if protocol == "retrieval":
         results = run_retrieval(cfg, backbone, data)
+    elif protocol == "linear":
+        results = run_linear_probe(cfg, backbone, data)
     else:
         results = drop_arrays(run_finetune(cfg, backbone, data, out_dir / "finetune"))
     write_json_atomic(out_dir / f"eval_{protocol}.json", results, indent=2)
@@ -161,6 +166,17 @@ def run_retrieval_streams(
         data["train"], data["test"], data["reader"],
         layer=e.layer, pooling=e.pooling, device=resolve_device(cfg.train.device), batch_size=e.batch_size,
         workers=cfg.train.workers, progress=progress, coarse_labels=coarse_labels,
+    )
+
+
+def run_linear_probe(cfg: RunConfig, backbone, data: dict, *, progress: bool = True) -> dict:
+    """CORP §4.1 linear evaluation on the frozen backbone's cached features (``eval.linear``)."""
+    e = cfg.eval
+    return linear_probe(
+        backbone, data["train"], data["test"], data["reader"], eval_clips(cfg),
+        num_classes=len(data["classes"]), cfg=e.linear, layer=e.layer, pooling=e.pooling, seed=cfg.train.seed,
+        device=resolve_device(cfg.train.device), batch_size=e.batch_size, workers=cfg.train.workers,
+        progress=progress,
     )
 
 

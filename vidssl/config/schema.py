@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from vidssl.engine.trainer import TrainConfig
+from vidssl.eval.linear_probe import LinearProbeConfig
 
 
 @dataclass
@@ -39,8 +40,8 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """Backbone name (``r3d_18``, ``r2plus1d_18``, ``mc3_18``, ``c3d``, ``s3d``, ``s3dg``, ``tiny``) and channel
-    width multiplier (None = the builder's default: 1.0, or 0.25 for ``tiny``), and the input
+    """Backbone name (``r3d_18``, ``r2plus1d_18``, ``mc3_18``, ``c3d``, ``s3d``, ``s3dg``, ``r3d_50``, ``tiny``)
+    and channel width multiplier (None = the builder's default: 1.0, or 0.25 for ``tiny``), and the input
     modality the backbone sees in pretraining and evaluation alike."""
 
     backbone: str = "r3d_18"
@@ -110,6 +111,9 @@ class MethodConfig:
     shuffle_bn: bool = True
     view_synthesis: str = "none"  # "none" | "stage" | path of a sro_view_synthesis run
     view_probability: float = 0.5
+    # vcop
+    clip_interval: int = 8        # frames between consecutive clips of a tuple
+    head_dropout: float = 0.5     # before the last layer of the pairwise order head
 
 
 @dataclass
@@ -167,7 +171,7 @@ class FinetuneConfig:
 
 @dataclass
 class EvalConfig:
-    """Feature extraction and the retrieval / finetune protocols."""
+    """Feature extraction and the retrieval / finetune / linear-probe protocols."""
 
     format: str | None = None  # dataset of the downstream task; None = same as data
     root: str | None = None
@@ -182,6 +186,7 @@ class EvalConfig:
     pooling: str = "avg"
     batch_size: int = 16
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    linear: LinearProbeConfig = field(default_factory=LinearProbeConfig)
 
 
 @dataclass

@@ -1,0 +1,160 @@
+"""Linear evaluation of a frozen backbone (CORP §4.1; the protocol of CVRL and SimCLR).
+
+"All layers (including the running statistics in batch normalization) except
+the last linear layer are frozen ... Z-score standardization is used to
+normalize the features before feeding it into the last linear layer": SGD with
+momentum 0.9, no weight decay, initial lr 0.16, half-cosine decay without
+warm-up, 100 epochs.
+
+This runs on cached per-video features (:func:`vidssl.eval.features.extract_features`:
+the mean of ``clips.num_clips`` evaluation clips, the backbone in eval mode so
+BatchNorm uses its running statistics): the backbone runs once per video, not
+once per epoch, which is what makes the protocol affordable on a CPU. The
+z-score uses the training features' mean and standard deviation only.
+CORP trains on augmented clips instead; with cached features there is no
+augmentation, which is the usual cheaper variant (issue 7 keeps both open).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vidssl.data.datasets import VideoRecord
+from vidssl.errors import VidsslError
+from vidssl.eval.features import EvalClips, extract_features
+
+
+@dataclass(frozen=True)
+class LinearProbeConfig:
+    """CORP §4.1's recipe: 100 epochs, batch 1024, SGD lr 0.16, momentum 0.9, no weight decay, half-cosine."""
+
+    epochs: int = 100
+    batch_size: int = 1024
+    lr: float = 0.16
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+
+
+def zscore(train: np.ndarray, test: np.ndarray, eps: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+    """Standardise both splits with the training split's per-dimension mean and standard deviation."""
+    mean = train.mean(axis=0, keepdims=True)
+    std = train.std(axis=0, keepdims=True)
+    return (train - mean) / (std + eps), (test - mean) / (std + eps)
+
+
+def half_cosine_lr(step: int, total_steps: int, base_lr: float) -> float:
+    """``base_lr · ½ (1 + cos(π · step / total_steps))``: from base_lr at step 0 towards 0 at the end."""
+    return base_lr * 0.5 * (1.0 + math.cos(math.pi * step / max(total_steps, 1)))
+
+
+def _check_config(cfg: LinearProbeConfig) -> None:
+    for key in ("epochs", "batch_size"):
+        value = getattr(cfg, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise VidsslError(f"eval.linear.{key}: expected a positive integer, got {value!r}")
+    if not cfg.lr > 0:
+        raise VidsslError(f"eval.linear.lr: expected a positive learning rate, got {cfg.lr!r}")
+    if cfg.momentum < 0 or cfg.weight_decay < 0:
+        raise VidsslError(
+            f"eval.linear.momentum={cfg.momentum}, eval.linear.weight_decay={cfg.weight_decay}: expected values >= 0"
+        )
+
+
+def train_linear_probe(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    test_x: np.ndarray,
+    test_y: np.ndarray,
+    *,
+    num_classes: int,
+    cfg: LinearProbeConfig = LinearProbeConfig(),
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Fit one ``nn.Linear`` on z-scored training features; top-1 accuracy on the test features.
+
+    Returns ``accuracy`` (test), ``train_accuracy``, ``num_train``, ``num_test``
+    and ``history`` (per epoch: ``epoch``, ``loss``, ``lr``). Deterministic for a given ``seed``.
+    """
+    _check_config(cfg)
+    train_x, test_x = (np.asarray(a, dtype=np.float32) for a in (train_x, test_x))
+    train_y, test_y = (np.asarray(a, dtype=np.int64) for a in (train_y, test_y))
+    if train_x.ndim != 2 or test_x.ndim != 2 or train_x.shape[1] != test_x.shape[1]:
+        raise VidsslError(f"linear probe: expected (N, D) features, got {train_x.shape} and {test_x.shape}")
+    if len(train_x) != len(train_y) or len(test_x) != len(test_y) or not len(train_x) or not len(test_x):
+        raise VidsslError("linear probe: expected one label per feature row and non-empty train and test splits")
+    if num_classes < 2 or train_y.min() < 0 or max(train_y.max(), test_y.max()) >= num_classes:
+        raise VidsslError(f"linear probe: labels must lie in [0, {num_classes}) with num_classes >= 2")
+    train_z, test_z = (torch.from_numpy(a) for a in zscore(train_x, test_x))
+    labels = torch.from_numpy(train_y)
+    generator = torch.Generator().manual_seed(seed)
+    layer = nn.Linear(train_z.shape[1], num_classes)
+    with torch.no_grad():  # nn.Linear's default init, drawn from this probe's own generator
+        bound = 1.0 / math.sqrt(train_z.shape[1])
+        layer.weight.uniform_(-bound, bound, generator=generator)
+        layer.bias.uniform_(-bound, bound, generator=generator)
+    optimizer = torch.optim.SGD(layer.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    steps_per_epoch = math.ceil(len(train_z) / cfg.batch_size)
+    total_steps, step, history = cfg.epochs * steps_per_epoch, 0, []
+    for epoch in range(cfg.epochs):
+        order = torch.randperm(len(train_z), generator=generator)
+        losses = []
+        for start in range(0, len(order), cfg.batch_size):
+            rows = order[start : start + cfg.batch_size]
+            for group in optimizer.param_groups:
+                group["lr"] = half_cosine_lr(step, total_steps, cfg.lr)
+            loss = F.cross_entropy(layer(train_z[rows]), labels[rows])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+            step += 1
+        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "lr": optimizer.param_groups[0]["lr"]})
+    with torch.no_grad():
+        train_accuracy = (layer(train_z).argmax(1) == labels).float().mean().item()
+        accuracy = (layer(test_z).argmax(1) == torch.from_numpy(test_y)).float().mean().item()
+    return {
+        "accuracy": accuracy,
+        "train_accuracy": train_accuracy,
+        "num_train": len(train_z),
+        "num_test": len(test_z),
+        "history": history,
+    }
+
+
+def linear_probe(
+    backbone: nn.Module,
+    train_records: Sequence[VideoRecord],
+    test_records: Sequence[VideoRecord],
+    reader: Any,
+    clips: EvalClips = EvalClips(),
+    *,
+    num_classes: int,
+    cfg: LinearProbeConfig = LinearProbeConfig(),
+    layer: str = "pool",
+    pooling: str = "avg",
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    batch_size: int = 8,
+    workers: int = 2,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Frozen features of both splits at ``layer``, then :func:`train_linear_probe`; videos that fail to decode
+    are left out and counted in ``skipped``."""
+    extract = dict(layers=(layer,), pooling=pooling, device=device, batch_size=batch_size, workers=workers,
+                   progress=progress)
+    train = extract_features(backbone, train_records, reader, clips, **extract)
+    test = extract_features(backbone, test_records, reader, clips, **extract)
+    results = train_linear_probe(
+        train.by_layer[layer][train.valid], train.labels[train.valid],
+        test.by_layer[layer][test.valid], test.labels[test.valid],
+        num_classes=num_classes, cfg=cfg, seed=seed,
+    )
+    results.update(layer=layer, skipped=train.num_invalid + test.num_invalid)
+    return results
