@@ -1,0 +1,198 @@
+"""The relation module of CORP (Hu et al., ICCV 2021, "Contrast and Order Representations for Video SSL").
+
+Two projected clip features z_i, z_j (..., d) become a relation vector
+(..., h), and an MLP turns it into pair-class logits:
+
+- :class:`MixedAttention`, equation (1): h heads of ⟨U_k z_i, V_k z_j⟩ (the baseline);
+- :class:`DecouplingAttention`, equation (8) with the summation removed:
+  n symmetric features G z_i * G z_j and l anti-symmetric features
+  P z_i * Q z_j − Q z_i * P z_j (the attention CORP uses, §3.4);
+- :class:`PairClassifier`, equations (2) and (4): relation + MLP -> 3-way
+  (CORP_m) or 2-way (CORP_f) logits.
+
+Leading dimensions of z_i and z_j broadcast against each other, so
+``r(z[:, None], z[None, :])`` gives the relation of every pair of clips.
+
+Example::
+
+    classifier = PairClassifier(128, 3)          # decoupling attention, h = 128
+    logits = classifier(z_i, z_j)                # (P, 128) x (P, 128) -> (P, 3)
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from vidssl.errors import VidsslError
+from vidssl.models.heads import MLPHead
+
+__all__ = ["ATTENTION_KINDS", "DecouplingAttention", "MixedAttention", "PairClassifier"]
+
+ATTENTION_KINDS = ("decoupling", "mixed")
+
+CORP_HEADS = 128
+"""Number of attention heads h (§3.2: "we set h = 128")."""
+
+PAIR_MLP_HIDDEN = 128
+"""Hidden width of the two-layer MLP of eq. (2); the paper does not give it (project choice)."""
+
+
+def check_size(key: str, value: int) -> int:
+    """Reject a size that is not an int >= 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise VidsslError(f"{key}: expected an integer >= 1, got {value!r}")
+    return value
+
+
+def check_features(module: str, z_i: torch.Tensor, z_j: torch.Tensor, dim: int) -> None:
+    """Both inputs must be (..., dim)."""
+    if z_i.ndim < 1 or z_j.ndim < 1 or z_i.shape[-1] != dim or z_j.shape[-1] != dim:
+        raise VidsslError(
+            f"{module} input: expected z_i and z_j of shape (..., {dim}), got {tuple(z_i.shape)} and {tuple(z_j.shape)}"
+        )
+
+
+class MixedAttention(nn.Module):
+    """Multi-head attention relation, CORP equation (1).
+
+    r(z_i, z_j) = [⟨U_1 z_i, V_1 z_j⟩, …, ⟨U_h z_i, V_h z_j⟩] with
+    U_k, V_k ∈ R^{(d/h) × d}; head_dim = max(d // h, 1). U_k is rows
+    k·head_dim … (k+1)·head_dim − 1 of ``u.weight`` (likewise V_k of ``v``).
+    Input z_i, z_j (..., d) -> (..., h). Symmetric and anti-symmetric patterns
+    are mixed in every head (§3.4).
+    """
+
+    def __init__(self, dim: int, heads: int = CORP_HEADS) -> None:
+        super().__init__()
+        self.dim = check_size("relation dim", dim)
+        self.heads = check_size("relation heads", heads)
+        self.head_dim = max(dim // heads, 1)
+        self.u = nn.Linear(dim, heads * self.head_dim, bias=False)
+        self.v = nn.Linear(dim, heads * self.head_dim, bias=False)
+
+    @property
+    def out_dim(self) -> int:
+        return self.heads
+
+    def split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., h·head_dim) -> (..., h, head_dim)."""
+        return x.reshape(*x.shape[:-1], self.heads, self.head_dim)
+
+    def forward(self, z_i: torch.Tensor, z_j: torch.Tensor) -> torch.Tensor:
+        check_features("mixed attention", z_i, z_j, self.dim)
+        return (self.split_heads(self.u(z_i)) * self.split_heads(self.v(z_j))).sum(dim=-1)
+
+
+class DecouplingAttention(nn.Module):
+    """Decoupling attention, CORP equation (8) with the summation removed (§3.4).
+
+    symmetric = G z_i * G z_j (n features; unchanged when z_i, z_j swap),
+    antisymmetric = P z_i * Q z_j − Q z_i * P z_j (l features; negated when
+    they swap), with G ∈ R^{n×d}, P, Q ∈ R^{l×d}. Summing both parts gives
+    z_iᵀ M z_j with M = GᵀG + PᵀQ − QᵀP (eq. 7). Project decision:
+    n = l = h / 2, so h must be even. Input (..., d) -> (..., h), the
+    symmetric features first.
+    """
+
+    def __init__(self, dim: int, heads: int = CORP_HEADS) -> None:
+        super().__init__()
+        self.dim = check_size("relation dim", dim)
+        check_size("relation heads", heads)
+        if heads % 2:
+            raise VidsslError(f"relation heads: decoupling attention needs an even h (n = l = h / 2), got {heads}")
+        self.heads = heads
+        half = heads // 2
+        self.g = nn.Linear(dim, half, bias=False)
+        self.p = nn.Linear(dim, half, bias=False)
+        self.q = nn.Linear(dim, half, bias=False)
+
+    @property
+    def out_dim(self) -> int:
+        return self.heads
+
+    def parts(self, z_i: torch.Tensor, z_j: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(symmetric (..., h/2), antisymmetric (..., h/2)) of z_i, z_j (..., d)."""
+        check_features("decoupling attention", z_i, z_j, self.dim)
+        symmetric = self.g(z_i) * self.g(z_j)
+        antisymmetric = self.p(z_i) * self.q(z_j) - self.q(z_i) * self.p(z_j)
+        return symmetric, antisymmetric
+
+    def forward(self, z_i: torch.Tensor, z_j: torch.Tensor) -> torch.Tensor:
+        symmetric, antisymmetric = self.parts(z_i, z_j)
+        return torch.cat(torch.broadcast_tensors(symmetric, antisymmetric), dim=-1)
+
+
+class PairClassifier(nn.Module):
+    """Relation + MLP -> pair-class logits, CORP equations (2) (3-way) and (4) (2-way).
+
+    Classes: 3-way (CORP_m) 0 = P1 different videos, 1 = P2 same video and
+    z_i earlier, 2 = P3 same video and z_j earlier; 2-way (CORP_f)
+    0 = z_i earlier, 1 = z_j earlier. The MLP has ``mlp_layers`` linear layers
+    (2, the paper's "simple two-layer perceptron": Linear, ReLU, Linear with
+    ``hidden`` units — the paper gives no width, ``PAIR_MLP_HIDDEN``; no BatchNorm,
+    whose batch statistics would break the symmetry below).
+
+    Project design decision — with decoupling attention the classifier is
+    swap-equivariant by construction. Let m([s, a]) be the MLP on the
+    symmetric part s and anti-symmetric part a, with outputs (α, β) for
+    3 classes and β alone for 2 classes. Then
+
+    - 3 classes: logits = [(α(s, a) + α(s, −a)) / 2, β(s, a), β(s, −a)];
+    - 2 classes: logits = [β(s, a), β(s, −a)].
+
+    Swapping z_i and z_j negates a only, so the P1 logit is unchanged and the
+    earlier/later logits swap exactly. With mixed attention there is no split:
+    a plain MLP from r to ``num_classes`` logits.
+
+    Input z_i, z_j (..., d) (leading dimensions broadcast) -> (..., num_classes).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_classes: int,
+        *,
+        attention: str = "decoupling",
+        heads: int = CORP_HEADS,
+        mlp_layers: int = 2,
+        hidden: int = PAIR_MLP_HIDDEN,
+    ) -> None:
+        super().__init__()
+        if isinstance(num_classes, bool) or num_classes not in (2, 3):
+            raise VidsslError(f"pair classifier num_classes: expected 2 (CORP_f) or 3 (CORP_m), got {num_classes!r}")
+        if attention not in ATTENTION_KINDS:
+            raise VidsslError(
+                f"pair classifier attention: expected one of {', '.join(ATTENTION_KINDS)}, got {attention!r}"
+            )
+        if isinstance(mlp_layers, bool) or mlp_layers not in (1, 2):
+            raise VidsslError(f"pair classifier mlp_layers: expected 1 or 2, got {mlp_layers!r}")
+        check_size("pair classifier hidden", hidden)
+        self.num_classes = num_classes
+        self.attention = attention
+        self.relation: MixedAttention | DecouplingAttention
+        if attention == "decoupling":
+            self.relation = DecouplingAttention(dim, heads)
+            mlp_out = num_classes - 1  # (α, β) or β; the order logits come from evaluating β at ±a
+        else:
+            self.relation = MixedAttention(dim, heads)
+            mlp_out = num_classes
+        hidden_dims = (hidden,) if mlp_layers == 2 else ()
+        self.mlp = MLPHead(self.relation.out_dim, hidden_dims, mlp_out)
+
+    def forward(self, z_i: torch.Tensor, z_j: torch.Tensor) -> torch.Tensor:
+        if isinstance(self.relation, MixedAttention):
+            return self.mlp(self.relation(z_i, z_j))
+        return self.equivariant_logits(*self.relation.parts(z_i, z_j))
+
+    def equivariant_logits(self, symmetric: torch.Tensor, antisymmetric: torch.Tensor) -> torch.Tensor:
+        """Logits from m([s, a]) and m([s, −a]) (one MLP call on both), as in the class docstring."""
+        symmetric, antisymmetric = torch.broadcast_tensors(symmetric, antisymmetric)
+        both = torch.stack(
+            [torch.cat([symmetric, antisymmetric], dim=-1), torch.cat([symmetric, -antisymmetric], dim=-1)]
+        )
+        forward_pair, swapped_pair = self.mlp(both).unbind(0)
+        if self.num_classes == 2:
+            return torch.cat([forward_pair, swapped_pair], dim=-1)
+        different = (forward_pair[..., :1] + swapped_pair[..., :1]) / 2
+        return torch.cat([different, forward_pair[..., 1:], swapped_pair[..., 1:]], dim=-1)
