@@ -14,6 +14,7 @@ from torch import nn
 from vidssl.errors import VidsslError
 from vidssl.models import BACKBONES, TAPS, MLPHead, build_backbone, make_head
 from vidssl.models.resnet3d import mc3_18, pool_features, r2plus1d_18, r3d_18, tiny
+from vidssl.models.resnet3d50 import r3d_50
 from vidssl.models.s3d import SelfGating, s3d, s3dg
 
 # Expected layout of each registered backbone, written from the architecture
@@ -31,6 +32,9 @@ EXPECTED_LAYOUT = {
     # Mixed 5b-5c (1024, all halved rounding down) layer4
     "s3d": {"widths": (192, 480, 832, 1024), "strides": "s3d", "stem": 64},
     "s3dg": {"widths": (192, 480, 832, 1024), "strides": "s3d", "stem": 64},
+    # R3D-50 (CVRL): 5x7x7 conv stride 2 in T, H, W + 1x3x3 max-pool stride 1x2x2 (64) is the stem,
+    # res2..res5 bottlenecks (4 x 64, 128, 256, 512) are layers 1-4; only H and W are halved after the stem
+    "r3d_50": {"widths": (256, 512, 1024, 2048), "strides": "r3d_50", "stem": 64},
 }
 TORCHVISION_NAMES = ("r3d_18", "r2plus1d_18", "mc3_18")
 
@@ -84,9 +88,12 @@ def expected_tap_shapes(
     batch, frames, height, width, *, widths, halves_time=True, stem=None, strides="resnet"
 ) -> dict[str, tuple[int, ...]]:
     """Tap shapes from the stride rules: stem halves H, W; layer1 keeps; layers 2-4 halve H, W (and T).
-    The stem has ``stem`` channels (default: layer1's, as in the ResNets). ``strides="s3d"``: S3D's rules."""
+    The stem has ``stem`` channels (default: layer1's, as in the ResNets). ``strides="s3d"``: S3D's rules,
+    ``strides="r3d_50"``: CVRL's R3D-50 rules."""
     if strides == "s3d":
         return expected_s3d_tap_shapes(batch, frames, height, width, widths=widths, stem=stem)
+    if strides == "r3d_50":
+        return expected_r3d_50_tap_shapes(batch, frames, height, width, widths=widths, stem=stem)
     t, h, w = frames, half_up(height), half_up(width)
     shapes = {"stem": (batch, stem or widths[0], t, h, w), "layer1": (batch, widths[0], t, h, w)}
     for index in (2, 3, 4):
@@ -107,6 +114,18 @@ def expected_s3d_tap_shapes(batch, frames, height, width, *, widths, stem) -> di
     t, h, w = half_up(t), half_up(h), half_up(w)
     shapes["layer3"] = (batch, widths[2], t, h, w)
     shapes["layer4"] = (batch, widths[3], t // 2, h // 2, w // 2)
+    shapes["pool"] = (batch, widths[3])
+    return shapes
+
+
+def expected_r3d_50_tap_shapes(batch, frames, height, width, *, widths, stem) -> dict[str, tuple[int, ...]]:
+    """R3D-50 (CVRL): the stem conv halves T, H, W and its max-pool halves H, W again; layer1 keeps;
+    layers 2-4 halve H and W only (every halving rounds up)."""
+    t, h, w = half_up(frames), half_up(half_up(height)), half_up(half_up(width))
+    shapes = {"stem": (batch, stem, t, h, w), "layer1": (batch, widths[0], t, h, w)}
+    for index in (2, 3, 4):
+        h, w = half_up(h), half_up(w)
+        shapes[f"layer{index}"] = (batch, widths[index - 1], t, h, w)
     shapes["pool"] = (batch, widths[3])
     return shapes
 
@@ -432,6 +451,82 @@ def test_s3d_rejects_clips_too_small_for_layer4_and_scales_its_width():
     assert s3dg(width=0.5).num_features == 512
 
 
+# ------------------------------------------------------------------ R3D-50 --
+
+# CVRL's R3D-50 written out independently of the code: (blocks, inner channels, temporal kernel of
+# each block's first conv) for res2..res5; every block is k x 1 x 1 -> 1 x 3 x 3 -> 1 x 1 x 1 (x4 channels).
+R3D_50_STAGES = ((3, 64, 1), (4, 128, 1), (6, 256, 3), (3, 512, 3))
+
+
+def r3d_50_parameter_count(width: float = 1.0) -> int:
+    """Weights of every conv plus BN weight and bias, summed from R3D_50_STAGES (stem conv 5x7x7)."""
+    def scaled(c):
+        return max(1, math.floor(c * width + 0.5))
+
+    def conv_bn(c_in, c_out, kernel_volume):
+        return c_in * c_out * kernel_volume + 2 * c_out
+
+    planes = scaled(64)
+    total = conv_bn(3, planes, 5 * 7 * 7)
+    for blocks, inner, temporal_kernel in R3D_50_STAGES:
+        inner = scaled(inner)
+        for index in range(blocks):
+            total += conv_bn(planes, inner, temporal_kernel) + conv_bn(inner, inner, 9) + conv_bn(inner, 4 * inner, 1)
+            if index == 0:
+                total += conv_bn(planes, 4 * inner, 1)  # projection shortcut
+            planes = 4 * inner
+    return total
+
+
+def test_r3d_50_has_the_parameter_count_of_cvrls_r3d_50():
+    count = sum(p.numel() for p in built("r3d_50").parameters())
+    assert count == r3d_50_parameter_count()
+    assert round(count / 1e6, 1) == 31.7  # CVRL's README and CORP Table 1: "R3D-50 (31.7M)"
+    narrow = sum(p.numel() for p in built_narrow("r3d_50").parameters())
+    assert narrow == r3d_50_parameter_count(0.25)
+    assert built_narrow("r3d_50").num_features == 4 * 128
+
+
+def test_r3d_50_temporal_kernels_are_1_in_res2_res3_and_3_in_res4_res5():
+    model = built_narrow("r3d_50")
+    stem_conv, stem_pool = model.stem[0], model.stem[3]
+    assert (stem_conv.kernel_size, stem_conv.stride) == ((5, 7, 7), (2, 2, 2))
+    assert (stem_pool.kernel_size, stem_pool.stride) == ((1, 3, 3), (1, 2, 2))
+    for index, (blocks, _inner, temporal_kernel) in enumerate(R3D_50_STAGES, start=1):
+        layer = getattr(model, f"layer{index}")
+        assert len(layer) == blocks
+        for block in layer:
+            assert block.conv1[0].kernel_size == (temporal_kernel, 1, 1)
+            assert block.conv2[0].kernel_size == (1, 3, 3)
+            assert block.conv3[0].kernel_size == (1, 1, 1)
+    later_convs = [m for name in ("layer1", "layer2", "layer3", "layer4")
+                   for m in getattr(model, name).modules() if isinstance(m, nn.Conv3d)]
+    assert all(conv.stride[0] == 1 for conv in later_convs)  # only the stem conv strides time
+
+
+def test_r3d_50_taps_have_cvrls_resolutions_and_bad_input_raises():
+    # CVRL pretraining clip, 16 x 224^2: stem and res2 8 x 56^2, res3 8 x 28^2, res4 8 x 14^2, res5 8 x 7^2
+    model = r3d_50(width=1 / 16).eval()  # 4, 8, 16, 32 inner channels: the strides do not depend on width
+    with torch.no_grad():
+        taps = model.forward_features(clip_batch(batch=1, frames=16, height=224, width=224), TAPS)
+    sizes = {tap: tuple(value.shape[2:]) for tap, value in taps.items() if tap != "pool"}
+    assert sizes == {"stem": (8, 56, 56), "layer1": (8, 56, 56), "layer2": (8, 28, 28),
+                     "layer3": (8, 14, 14), "layer4": (8, 7, 7)}
+    assert [taps[tap].shape[1] for tap in TAPS] == [4, 16, 32, 64, 128, 128]
+    assert taps["pool"].shape == (1, 128)
+    with torch.no_grad():
+        vcop = model.forward_features(clip_batch(batch=1, frames=3, height=64, width=64), ("pool",), pooling="vcop")
+    assert vcop["pool"].shape == (1, 128 * 2 * 1 * 1)  # layer4 (2, 2, 2) -> max-pool 1x2x2 -> flatten
+    with pytest.raises(VidsslError, match="float"):
+        model(torch.zeros(1, 3, 4, 32, 32, dtype=torch.uint8))
+    with pytest.raises(VidsslError, match=r"\(B, 3, T, H, W\)"):
+        model(torch.zeros(1, 3, 32, 32))
+    with pytest.raises(ValueError, match="valid taps"):
+        model.forward_features(torch.zeros(1, 3, 4, 32, 32), ("res5",))
+    with pytest.raises(VidsslError, match="width"):
+        r3d_50(width=0)
+
+
 # ------------------------------------------------------ width multiplier ---
 
 
@@ -518,7 +613,7 @@ def test_build_backbone_passes_keywords_to_the_builder():
 
 
 def test_build_backbone_rejects_unknown_names_and_options():
-    with pytest.raises(VidsslError, match="r3d_18, r2plus1d_18, mc3_18, c3d, s3d, s3dg, tiny"):
+    with pytest.raises(VidsslError, match="r3d_18, r2plus1d_18, mc3_18, c3d, s3d, s3dg, r3d_50, tiny"):
         build_backbone("resnet50")
     with pytest.raises(VidsslError, match="widht.*width"):
         build_backbone("tiny", widht=0.5)

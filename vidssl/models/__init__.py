@@ -16,6 +16,7 @@ from vidssl.errors import VidsslError
 from vidssl.models.c3d import C3D, c3d
 from vidssl.models.heads import MLPHead, make_head
 from vidssl.models.resnet3d import TAPS, VideoResNet, mc3_18, pool_features, r2plus1d_18, r3d_18, tiny
+from vidssl.models.resnet3d50 import ResNet3D50, r3d_50
 from vidssl.models.s3d import S3D, s3d, s3dg
 
 BACKBONES = {
@@ -25,6 +26,7 @@ BACKBONES = {
     "c3d": c3d,
     "s3d": s3d,
     "s3dg": s3dg,
+    "r3d_50": r3d_50,
     "tiny": tiny,
 }
 
@@ -52,6 +54,7 @@ __all__ = [
     "S3D",
     "TAPS",
     "MLPHead",
+    "ResNet3D50",
     "VideoResNet",
     "build_backbone",
     "c3d",
@@ -60,6 +63,7 @@ __all__ = [
     "pool_features",
     "r2plus1d_18",
     "r3d_18",
+    "r3d_50",
     "s3d",
     "s3dg",
     "tiny",
