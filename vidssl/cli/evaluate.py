@@ -181,11 +181,13 @@ def run_linear_probe(cfg: RunConfig, backbone, data: dict, *, progress: bool = T
 
 
 def finetune_train_config(cfg: RunConfig) -> TrainConfig:
-    """The pretraining TrainConfig with the transfer recipe of ``eval.finetune`` (multi-step ×0.1 at 3/5, 4/5)."""
+    """The pretraining TrainConfig with the transfer recipe of ``eval.finetune``: SGD, multi-step ×0.1 at 3/5 and
+    4/5, the given lr as is (a pretraining run's LARS or linear lr scaling does not carry over)."""
     f = cfg.eval.finetune
     return dataclasses.replace(
         cfg.train, epochs=f.epochs, batch_size=f.batch_size, lr=f.lr, weight_decay=f.weight_decay,
         momentum=f.momentum, schedule="multistep", milestones=(0.6, 0.8), gamma=0.1, warmup_epochs=0.0,
+        optimizer="sgd", lr_scaling="none",
     )
 
 

@@ -1,9 +1,17 @@
-"""SGD with per-parameter weight decay and a per-iteration learning-rate schedule.
+"""Optimisers (SGD, AdamW, LARS) with per-parameter weight decay, and a per-iteration learning-rate schedule.
 
 Biases and normalisation parameters get no weight decay (the usual practice
 for ResNets: decaying BN scale/shift or biases only fights the
-normalisation). Schedules are multiplicative factors of the base lr, stepped
-once per iteration:
+normalisation); under LARS (:mod:`vidssl.engine.lars`, CORP §4.1) they also
+skip the layer-wise trust ratio, as in SimCLR/CVRL.
+
+The base lr is ``train.lr``, or with ``train.lr_scaling: linear`` the linear
+scaling rule ``train.lr × global batch / 256``, the global batch being
+``train.batch_size × world size`` (CORP: lr = batch_size / 256, i.e.
+``lr: 1.0`` with linear scaling).
+
+Schedules are multiplicative factors of the base lr, stepped once per
+iteration:
 
 - ``"cosine"``: ``0.5 * (1 + cos(pi * t))`` with ``t`` running from 0 at the end
   of warm-up to 1 after the last step;
@@ -23,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from vidssl.engine.lars import LARS
 from vidssl.errors import VidsslError
 
 if TYPE_CHECKING:
@@ -30,7 +39,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SCHEDULES",
+    "OPTIMIZERS",
+    "LR_SCALINGS",
     "split_decay_parameters",
+    "scaled_lr",
     "build_optimizer",
     "lr_factor",
     "build_scheduler",
@@ -46,16 +58,22 @@ _NORM_TYPES = (
 )
 
 
-def split_decay_parameters(module: nn.Module, *, weight_decay: float) -> list[dict[str, Any]]:
-    """Two SGD parameter groups: weights with ``weight_decay``; biases and norm parameters with none.
-
-    Frozen parameters (``requires_grad=False``, e.g. a momentum encoder) are left out.
-    """
+def _no_decay_parameter_ids(module: nn.Module) -> set[int]:
+    """``id`` of every bias and every parameter of a normalisation layer in ``module``."""
     no_decay_ids: set[int] = set()
     for submodule in module.modules():
         for name, param in submodule.named_parameters(recurse=False):
             if isinstance(submodule, _NORM_TYPES) or name == "bias":
                 no_decay_ids.add(id(param))
+    return no_decay_ids
+
+
+def split_decay_parameters(module: nn.Module, *, weight_decay: float) -> list[dict[str, Any]]:
+    """Two SGD parameter groups: weights with ``weight_decay``; biases and norm parameters with none.
+
+    Frozen parameters (``requires_grad=False``, e.g. a momentum encoder) are left out.
+    """
+    no_decay_ids = _no_decay_parameter_ids(module)
     decay, no_decay = [], []
     for param in module.parameters():
         if not param.requires_grad:
@@ -65,14 +83,28 @@ def split_decay_parameters(module: nn.Module, *, weight_decay: float) -> list[di
     return [group for group in groups if group["params"]]
 
 
-OPTIMIZERS = ("sgd", "adamw")
+OPTIMIZERS = ("sgd", "adamw", "lars")
+LR_SCALINGS = ("none", "linear")
 
 
-def build_optimizer(method: nn.Module, cfg: "TrainConfig") -> torch.optim.Optimizer:
-    """SGD (momentum, optional Nesterov) or AdamW over ``method``'s trainable parameters, no decay on biases/norms.
+def scaled_lr(cfg: "TrainConfig", *, world_size: int = 1) -> float:
+    """The base lr: ``cfg.lr``, or ``cfg.lr × cfg.batch_size × world_size / 256`` with ``lr_scaling="linear"``."""
+    if cfg.lr_scaling not in LR_SCALINGS:
+        raise VidsslError(f"train.lr_scaling={cfg.lr_scaling!r}: expected one of {', '.join(LR_SCALINGS)}")
+    if cfg.lr_scaling == "linear":
+        return cfg.lr * cfg.batch_size * world_size / 256
+    return cfg.lr
 
-    AdamW takes ``cfg.momentum`` as β1 (β2 = 0.999); SGD is what the papers use,
-    AdamW converges in fewer steps, which matters for short CPU runs.
+
+def build_optimizer(method: nn.Module, cfg: "TrainConfig", *, world_size: int = 1) -> torch.optim.Optimizer:
+    """SGD (momentum, optional Nesterov), AdamW or LARS over ``method``'s trainable parameters.
+
+    Biases/norms get no weight decay (and, under LARS, no trust ratio). AdamW
+    takes ``cfg.momentum`` as β1 (β2 = 0.999); SGD is what most papers use,
+    AdamW converges in fewer steps, which matters for short CPU runs; LARS
+    (trust coefficient ``cfg.lars_trust``) is CORP's large-batch optimiser.
+    ``world_size`` (number of processes) only enters the lr through
+    :func:`scaled_lr`.
     """
     if cfg.optimizer not in OPTIMIZERS:
         raise VidsslError(f"train.optimizer: expected one of {', '.join(OPTIMIZERS)}, got {cfg.optimizer!r}")
@@ -84,14 +116,23 @@ def build_optimizer(method: nn.Module, cfg: "TrainConfig") -> torch.optim.Optimi
         )
     if cfg.nesterov and cfg.momentum == 0:
         raise VidsslError("train.nesterov=true needs train.momentum > 0")
+    lr = scaled_lr(cfg, world_size=world_size)
     groups = split_decay_parameters(method, weight_decay=cfg.weight_decay)
     if not groups:
         raise VidsslError(f"{type(method).__name__} has no trainable parameters")
     if cfg.optimizer == "adamw":
         if cfg.momentum >= 1:
             raise VidsslError(f"train.momentum={cfg.momentum}: AdamW's beta1 must be < 1")
-        return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.momentum, 0.999))
-    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
+        return torch.optim.AdamW(groups, lr=lr, betas=(cfg.momentum, 0.999))
+    if cfg.optimizer == "lars":
+        if cfg.nesterov:
+            raise VidsslError("train.nesterov=true: not supported with train.optimizer=lars")
+        no_decay_ids = _no_decay_parameter_ids(method)
+        for group in groups:  # weights get the trust ratio; biases/norms do not (SimCLR/CVRL)
+            group["lars_adapt"] = id(group["params"][0]) not in no_decay_ids
+        return LARS(groups, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                    trust_coefficient=cfg.lars_trust)
+    return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
 
 
 def lr_factor(

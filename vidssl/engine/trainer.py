@@ -68,10 +68,13 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 8  # per process
     lr: float = 0.1
+    lr_scaling: str = "none"  # "none" | "linear": lr x batch_size x world size / 256 (CORP §4.1: lr 1.0)
     momentum: float = 0.9
     weight_decay: float = 1e-4
     nesterov: bool = False
     optimizer: str = "sgd"         # "sgd" (the papers) | "adamw" (momentum -> beta1; faster on short CPU runs)
+                                   # | "lars" (CORP; see vidssl.engine.lars)
+    lars_trust: float = 0.001  # LARS trust coefficient eta (You et al. 2017; SimCLR's default)
     schedule: str = "cosine"  # "cosine" | "multistep" | "constant"
     milestones: tuple[float, ...] = (0.6, 0.8)  # fractions of the epochs (TransRank App. C.1: x0.1 at 3/5, 4/5)
     gamma: float = 0.1
@@ -503,7 +506,7 @@ def fit(
         _convert_sync_bn(method, cfg=cfg, info=info)
         loader = build_train_loader(dataset, cfg=cfg, info=info, collate_fn=collate_fn)
         steps_per_epoch = len(loader)
-        optimizer = build_optimizer(method, cfg)
+        optimizer = build_optimizer(method, cfg, world_size=info.world_size)
         scheduler = build_scheduler(optimizer, cfg, steps_per_epoch)
         scaler = torch.amp.GradScaler(info.device.type, enabled=cfg.amp and cfg.amp_dtype == "fp16")
 
