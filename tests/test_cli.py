@@ -212,12 +212,42 @@ def test_the_sro_presets_are_the_papers():
     assert s3dg.method == full.method and s3dg.train == full.train
 
 
+def test_the_corp_presets_are_the_papers():
+    """CORP §4.1 and Tables 5-6, after following the base chains."""
+    m = load_run_config("corp_m_r3d50")
+    assert (m.method.name, m.method.num_clips, m.method.task, m.method.attention) == ("corp_m", 4, "corp", "decoupling")
+    assert (m.method.relation_heads, m.method.relation_layers, m.method.projection_depth) == (128, 2, 3)
+    assert (m.model.backbone, m.data.format, m.clip.frames, m.clip.base_interval) == ("r3d_50", "sthsth", 16, 1)
+    t = m.train
+    assert (t.optimizer, t.lr, t.lr_scaling, t.momentum, t.weight_decay, t.batch_size) == (
+        "lars", 1.0, "linear", 0.9, 1e-6, 64)
+    assert t.schedule == "cosine" and t.warmup_epochs / t.epochs == 0.05 and t.epochs == 200
+    assert (m.eval.linear.lr, m.eval.linear.epochs, m.eval.linear.weight_decay, m.eval.frames) == (0.16, 100, 0.0, 32)
+    f = load_run_config("corp_f_r3d50")
+    assert (f.method.name, f.method.num_clips, f.method.order, f.method.temperature) == ("corp_f", 2, True, 0.1)
+    assert (f.data.format, f.clip.base_interval, f.train.batch_size) == ("kinetics", 2, 512)
+    assert load_run_config("simclr_r3d50").method.order is False
+    ablations = {
+        "corp_ablation/order_only": ("task", "order"), "corp_ablation/contrast_only": ("task", "contrast"),
+        "corp_ablation/k2": ("num_clips", 2), "corp_ablation/k3": ("num_clips", 3),
+        "corp_ablation/mixed_attention": ("attention", "mixed"), "corp_ablation/mlp1": ("relation_layers", 1),
+    }
+    for name, (key, value) in ablations.items():
+        cfg = load_run_config(name)
+        assert getattr(cfg.method, key) == value and cfg.data.format == "sthsth", name
+    assert [load_run_config(f"corp_ablation/k{k}").train.epochs for k in (2, 3)] == [400, 267]  # equal compute
+    simclr_ssv2 = load_run_config("corp_ablation/simclr_sthsth")
+    assert (simclr_ssv2.method.name, simclr_ssv2.method.order, simclr_ssv2.data.format) == ("corp_f", False, "sthsth")
+
+
 @pytest.mark.parametrize("config", PRESETS)
 def test_every_preset_builds_and_runs_two_steps(ucf, tmp_path, capsys, config):
     overrides = [o for o in TINY if not o.startswith("model.")]
     if load_run_config(config).method.name.startswith("sro"):
         # 3 segments of >= 3 frames need 9; a queue that is a multiple of the batch; a one-epoch view stage
         overrides += ["clip.frames=9", "method.queue_size=8", "view.epochs=1"]
+    if load_run_config(config).method.name.startswith("corp"):
+        overrides += ["train.warmup_epochs=0"]  # the paper's 5 % warm-up is 10 of 200 epochs; this run has 1
     run = tmp_path / "run"
     # 8 training videos, batch 4 → two steps at the paper's full-width backbone
     code, _, err = run_cli(["pretrain", config, *data_overrides(ucf), *overrides, "train.batch_size=4", "--out", str(run)], capsys)

@@ -13,6 +13,7 @@ from torch import nn
 
 from vidssl.config.schema import ClipConfig, DataConfig, MethodConfig, ModelConfig, ViewSynthesisConfig
 from vidssl.data.datasets import VideoRecord, load_records
+from vidssl.data.pretext.corp import CORPSampler
 from vidssl.data.pretext.sro import SROSampler
 from vidssl.data.pretext.transrank import TransRankSampler
 from vidssl.data.pretext.vcop import VCOPSampler
@@ -21,6 +22,7 @@ from vidssl.data.transforms import ClipAugment, frames_for_modality
 from vidssl.data.video import CachedReader, build_frame_cache, make_reader
 from vidssl.errors import VidsslError
 from vidssl.methods import METHODS
+from vidssl.methods.corp import CORP
 from vidssl.methods.sro import SRO
 from vidssl.methods.transrank import TransRank
 from vidssl.methods.vcop import VCOP
@@ -111,8 +113,16 @@ def vcop_tuple_len(method: MethodConfig) -> int:
     return 3 if method.num_clips is None else method.num_clips
 
 
+def corp_num_clips(method: MethodConfig) -> int:
+    """CORP's clips per video: ``method.num_clips``, else 4 for CORP_m (§4.3, Table 6b) and 2 for CORP_f."""
+    if method.num_clips is not None:
+        return method.num_clips
+    return 4 if method.name == "corp_m" else 2
+
+
 def build_pretext_sampler(method: MethodConfig, clip: ClipConfig, *, modality: str = "rgb"):
-    """The sampler of ``method.name``: TransRank's N transformed clips, SRO's segment clips or VCOP's tuples."""
+    """The sampler of ``method.name``: TransRank's N transformed clips, SRO's segment clips, VCOP's tuples or
+    CORP's K clips per video."""
     _check_method_name(method)
     if method.name == "transrank":
         return TransRankSampler(
@@ -124,6 +134,13 @@ def build_pretext_sampler(method: MethodConfig, clip: ClipConfig, *, modality: s
             jitter=tuple(clip.jitter),
             augment=build_augment(clip, rotate=method.rotation != "none"),
             short_video=clip.short_video,
+        )
+    if method.name in ("corp_m", "corp_f"):
+        return CORPSampler(
+            clip_len=frames_for_modality(clip.frames, modality),
+            dilation=clip.base_interval,
+            num_clips=corp_num_clips(method),
+            augment=build_augment(clip),
         )
     if method.name == "vcop":
         return VCOPSampler(
@@ -179,6 +196,24 @@ def build_method(
             aspect_weight=method.aspect_weight,
             rotation=method.rotation,
             rotation_weight=method.rotation_weight,
+        )
+    if method.name == "corp_f" and corp_num_clips(method) != 2:
+        raise VidsslError(f"method.num_clips: CORP_f takes 2 clips per video (§3.3), got {method.num_clips}")
+    if method.name in ("corp_m", "corp_f"):
+        return CORP(
+            backbone,
+            variant=method.name[-1],
+            task=method.task,
+            order=method.order,
+            projection_depth=method.projection_depth,
+            projection_width=method.projection_width,
+            projection_dim=method.projection_dim,
+            attention=method.attention,
+            relation_heads=method.relation_heads,
+            relation_layers=method.relation_layers,
+            relation_hidden=method.relation_hidden,
+            temperature=method.temperature,
+            modality=modality,
         )
     if method.name == "vcop":
         return VCOP(

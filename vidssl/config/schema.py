@@ -51,7 +51,7 @@ class ModelConfig:
 
 @dataclass
 class MethodConfig:
-    """The pretext task (``name``: ``transrank``, ``sro``, ``sro_view_synthesis`` or ``vcop``).
+    """The pretext task (``name``: ``transrank``, ``sro``, ``sro_view_synthesis``, ``vcop``, ``corp_m``, ``corp_f``).
 
     ``transrank``: the temporal set, clips per video, deterministic/stochastic
     assignment, ``rank`` (eq. 1), ``ce`` (eq. 2, TransCls) or ``none`` for the
@@ -73,6 +73,14 @@ class MethodConfig:
     the ``view`` section) or the path of a finished ``sro_view_synthesis`` run;
     each key is then the query's synthesised view with ``view_probability``.
     ``sro_view_synthesis`` trains that generator alone (§III-G).
+
+    ``corp_m`` / ``corp_f`` (ICCV 2021): ``num_clips`` K clips per video
+    (default 4 for corp_m, 2 for corp_f) at dilation ``clip.base_interval``;
+    a ``projection_depth``-layer projection of width ``projection_width`` to
+    ``projection_dim``; the relation module (``attention``, ``relation_heads``)
+    and an MLP (``relation_layers``, ``relation_hidden``); corp_m's ``task``
+    (the 3-way pair task or a 2-way ablation); corp_f's ``order`` (false =
+    InfoNCE alone, SimCLR/CVRL) and ``temperature`` (0.1 in the paper).
 
     ``vcop`` (CVPR 2019, a baseline of SRO Table VIII): ``num_clips`` clips
     (default 3) of ``clip.frames`` consecutive frames, ``clip_interval`` frames
@@ -114,6 +122,14 @@ class MethodConfig:
     # vcop
     clip_interval: int = 8        # frames between consecutive clips of a tuple
     head_dropout: float = 0.5     # before the last layer of the pairwise order head
+    # corp_m, corp_f
+    task: str = "corp"            # corp_m: "corp" (3-way) | "order" | "contrast" (the 2-way ablations, Table 6a)
+    attention: str = "decoupling"  # "decoupling" (§3.4) | "mixed" (eq. 1)
+    relation_heads: int = 128     # h
+    relation_layers: int = 2      # layers of the MLP after the relation (Table 6d)
+    relation_hidden: int = 128
+    projection_depth: int = 3     # §3.1: 3 layers
+    projection_width: int | None = None  # None: the backbone's feature size (2048 for R3D-50, as the paper)
 
 
 @dataclass

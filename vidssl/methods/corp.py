@@ -1,0 +1,120 @@
+"""CORP: contrast and order representations (Hu et al., ICCV 2021), CORP_m, CORP_f and SimCLR/CVRL.
+
+Each video gives K clips at least Δ frames apart (equation 3,
+:class:`vidssl.data.pretext.corp.CORPSampler`), each with its own
+augmentation. The backbone turns every clip into a feature h, a non-linear
+projection head (§3.1: ``projection_depth`` linear layers, BatchNorm + ReLU
+between them, hidden width ``projection_width``) into z, L2-normalised.
+
+- **CORP_m** (``variant="m"``, §3.2): every ordered pair of clips of every
+  pair of videos in the batch is classified 3-way — different videos / same
+  video, first earlier / same video, second earlier — by the relation module
+  (decoupling attention, §3.4, or mixed attention, eq. 1) and a small MLP
+  (:class:`vidssl.models.relation.PairClassifier`); cross-entropy summed over
+  the clip pairs of a video pair, averaged over video pairs
+  (:class:`vidssl.losses.corp.CorpMLoss`). ``task="order"`` and
+  ``"contrast"`` are Table 6a's 2-way ablations.
+- **CORP_f** (``variant="f"``, §3.3): K = 2 clips per video; for each clip the
+  (4B − 2)-way classification of equation (6) = InfoNCE against every other
+  clip (τ = 0.1, eq. 5) + 2-way order classification of its positive pair
+  (:class:`vidssl.losses.corp.CorpFLoss`). Under DDP the negatives are the
+  clips of every process, gathered, with gradient through the local ones.
+  ``order=False`` leaves InfoNCE alone: the SimCLR / CVRL baseline.
+
+z is L2-normalised for both variants (a project choice for CORP_m, where the
+paper is silent; CORP_f's eq. 5 needs it).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vidssl.data.transforms import check_modality, to_model_input
+from vidssl.engine.distributed import all_gather_no_grad, get_rank, is_distributed
+from vidssl.errors import VidsslError
+from vidssl.losses.corp import CorpFLoss, CorpMLoss
+from vidssl.methods.checks import check_choice
+from vidssl.models.heads import MLPHead
+from vidssl.models.relation import CORP_HEADS, PAIR_MLP_HIDDEN, PairClassifier
+
+VARIANTS = ("m", "f")
+
+
+def corp_projection(in_dim: int, *, depth: int = 3, width: int | None = None, out_dim: int = 128) -> MLPHead:
+    """§3.1's projection: ``depth`` linear layers (3 in the paper), BatchNorm + ReLU between them, hidden width
+    ``width`` (2048 with the paper's 2048-d ResNet-50 features; default: the backbone's feature size)."""
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise VidsslError(f"method.projection_depth: expected an integer >= 1, got {depth!r}")
+    width = in_dim if width is None else width
+    return MLPHead(in_dim, (width,) * (depth - 1), out_dim, bn=True)
+
+
+class CORP(nn.Module):
+    """Backbone + projection + relation classifier + the CORP_m or CORP_f objective.
+
+    Batch keys used by :meth:`training_step`: ``clips`` uint8 (B, K, C, T, H, W)
+    and ``starts`` long (B, K) (the clips' first source frames).
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        *,
+        variant: str = "m",
+        task: str = "corp",
+        order: bool = True,
+        projection_depth: int = 3,
+        projection_width: int | None = None,
+        projection_dim: int = 128,
+        attention: str = "decoupling",
+        relation_heads: int = CORP_HEADS,
+        relation_layers: int = 2,
+        relation_hidden: int = PAIR_MLP_HIDDEN,
+        temperature: float = 0.1,
+        modality: str = "rgb",
+    ) -> None:
+        super().__init__()
+        self.variant = check_choice("method.name", variant, VARIANTS)
+        self.modality = check_modality(modality)
+        self.backbone = backbone
+        self.projection = corp_projection(
+            backbone.num_features, depth=projection_depth, width=projection_width, out_dim=projection_dim
+        )
+        relation = dict(attention=attention, heads=relation_heads, mlp_layers=relation_layers, hidden=relation_hidden)
+        if self.variant == "m":
+            if not order:
+                raise VidsslError("method.order: CORP_m always classifies pairs; use method.task=contrast instead")
+            self.objective = CorpMLoss(task)
+            self.classifier: PairClassifier | None = PairClassifier(projection_dim, 3, **relation)
+        else:
+            if task != "corp":
+                raise VidsslError("method.task: the 2-way ablations belong to corp_m; CORP_f uses method.order")
+            self.objective = CorpFLoss(temperature)
+            self.classifier = PairClassifier(projection_dim, 2, **relation) if order else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Features (B, D) of float clips (B, C, T, H, W): the backbone's ``pool`` tap."""
+        return self.backbone(x)
+
+    def embed(self, clips_uint8: torch.Tensor) -> torch.Tensor:
+        """(B, K, C, T, H, W) uint8 -> L2-normalised projections z (B, K, d), every clip in one backbone pass."""
+        b, k = clips_uint8.shape[:2]
+        features = self.backbone(to_model_input(clips_uint8.flatten(0, 1), self.modality))
+        return F.normalize(self.projection(features).float(), dim=1).view(b, k, -1)
+
+    def training_step(self, batch: dict) -> tuple[torch.Tensor, dict]:
+        """CORP_m's pair loss or CORP_f's equation (6) on the batch's clips."""
+        clips, starts = batch["clips"], batch["starts"]
+        if clips.ndim != 6 or starts.shape != clips.shape[:2]:
+            raise VidsslError(
+                f"CORP batch: expected clips (B, K, C, T, H, W) and starts (B, K), "
+                f"got {tuple(clips.shape)} and {tuple(starts.shape)}"
+            )
+        z = self.embed(clips)
+        if self.variant == "m":
+            return self.objective(z, starts, self.classifier)
+        if not is_distributed():
+            return self.objective(z, starts, self.classifier)
+        negatives = all_gather_no_grad(z.reshape(-1, z.shape[-1]))
+        return self.objective(z, starts, self.classifier, negatives=negatives, offset=get_rank() * 2 * len(z))
