@@ -240,6 +240,30 @@ def check_clip_batch(x: torch.Tensor, expected_channels: int = 3) -> None:
         )
 
 
+def forward_taps(
+    stages: Sequence[Callable[[torch.Tensor], torch.Tensor]],
+    x: torch.Tensor,
+    layers: Sequence[str] = ("pool",),
+    *,
+    pooling: str = "avg",
+) -> dict[str, torch.Tensor]:
+    """The backbone contract's ``forward_features``: run ``stages`` (stem, layer1..layer4, in order) on ``x``
+    up to the deepest requested tap; ``pool`` is ``pool_features(layer4, pooling)``. Keys come in TAPS order."""
+    wanted = check_taps(layers)
+    if pooling not in POOLINGS:
+        raise VidsslError(f"pooling: expected one of {', '.join(POOLINGS)}, got {pooling!r}")
+    check_clip_batch(x)
+    deepest = min(max(TAPS.index(name) for name in wanted), len(stages) - 1)
+    taps: dict[str, torch.Tensor] = {}
+    for name, stage in zip(TAPS, stages[: deepest + 1]):
+        x = stage(x)
+        if name in wanted:
+            taps[name] = x
+    if "pool" in wanted:
+        taps["pool"] = pool_features(x, pooling)
+    return taps
+
+
 class VideoResNet(nn.Module):
     """Generic 18-layer-style video ResNet without a classifier.
 
@@ -290,26 +314,8 @@ class VideoResNet(nn.Module):
         ``(B, num_features)`` for the default ``pooling="avg"``. Keys come in
         :data:`TAPS` order. An unknown tap raises :class:`UnknownTapError`.
         """
-        wanted = check_taps(layers)
-        if pooling not in POOLINGS:
-            raise VidsslError(f"pooling: expected one of {', '.join(POOLINGS)}, got {pooling!r}")
-        check_clip_batch(x)
-        deepest = max(TAPS.index(name) for name in wanted)
-        stages = (
-            ("stem", self.stem),
-            ("layer1", self.layer1),
-            ("layer2", self.layer2),
-            ("layer3", self.layer3),
-            ("layer4", self.layer4),
-        )
-        taps: dict[str, torch.Tensor] = {}
-        for name, stage in stages[: min(deepest, len(stages) - 1) + 1]:
-            x = stage(x)
-            if name in wanted:
-                taps[name] = x
-        if "pool" in wanted:
-            taps["pool"] = pool_features(x, pooling)
-        return taps
+        stages = (self.stem, self.layer1, self.layer2, self.layer3, self.layer4)
+        return forward_taps(stages, x, layers, pooling=pooling)
 
 
 # --------------------------------------------------------------- builders ---

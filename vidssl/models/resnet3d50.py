@@ -62,13 +62,9 @@ from torch import nn
 
 from vidssl.errors import VidsslError
 from vidssl.models.resnet3d import (
-    POOLINGS,
-    TAPS,
-    check_clip_batch,
-    check_taps,
     check_width,
+    forward_taps,
     init_weights,
-    pool_features,
     scaled_channels,
 )
 
@@ -178,19 +174,8 @@ class ResNet3D50(nn.Module):
         self, x: torch.Tensor, layers: Sequence[str] = ("pool",), *, pooling: str = "avg"
     ) -> dict[str, torch.Tensor]:
         """The requested taps (see the module docstring), computing only up to the deepest one."""
-        wanted = check_taps(layers)
-        if pooling not in POOLINGS:
-            raise VidsslError(f"pooling: expected one of {', '.join(POOLINGS)}, got {pooling!r}")
-        check_clip_batch(x)
-        deepest = max(TAPS.index(name) for name in wanted)
-        taps: dict[str, torch.Tensor] = {}
-        for name in TAPS[: min(deepest, 4) + 1]:
-            x = getattr(self, name)(x)
-            if name in wanted:
-                taps[name] = x
-        if "pool" in wanted:
-            taps["pool"] = pool_features(x, pooling)
-        return taps
+        stages = (self.stem, self.layer1, self.layer2, self.layer3, self.layer4)
+        return forward_taps(stages, x, layers, pooling=pooling)
 
 
 def r3d_50(*, width: float = 1.0) -> ResNet3D50:

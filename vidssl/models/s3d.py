@@ -43,13 +43,12 @@ from torch import nn
 
 from vidssl.errors import VidsslError
 from vidssl.models.resnet3d import (
-    POOLINGS,
     TAPS,
     check_clip_batch,
     check_taps,
     check_width,
+    forward_taps,
     init_weights,
-    pool_features,
     scaled_channels,
 )
 
@@ -189,29 +188,29 @@ class S3D(nn.Module):
         self, x: torch.Tensor, layers: Sequence[str] = ("pool",), *, pooling: str = "avg"
     ) -> dict[str, torch.Tensor]:
         """The requested taps (see the module docstring), computing only up to the deepest one."""
-        wanted = check_taps(layers)
-        if pooling not in POOLINGS:
-            raise VidsslError(f"pooling: expected one of {', '.join(POOLINGS)}, got {pooling!r}")
         check_clip_batch(x)
-        deepest = TAPS[min(max(TAPS.index(name) for name in wanted), 4)]
-        if TAPS.index(deepest) == 4 and (x.shape[2] < MIN_FRAMES or min(x.shape[3:]) < MIN_SIZE):
+        reaches_layer4 = any(name in ("layer4", "pool") for name in check_taps(layers))
+        if reaches_layer4 and (x.shape[2] < MIN_FRAMES or min(x.shape[3:]) < MIN_SIZE):
             raise VidsslError(
                 f"S3D input: layer4 needs at least {MIN_FRAMES} frames and {MIN_SIZE}x{MIN_SIZE} pixels, "
                 f"got {tuple(x.shape[2:])}"
             )
-        taps: dict[str, torch.Tensor] = {}
-        start = 0
-        for name in TAPS[: TAPS.index(deepest) + 1]:
+        return forward_taps([self.tap_stage(name) for name in TAPS[:-1]], x, layers, pooling=pooling)
+
+    def tap_stage(self, name: str):
+        """The function from the previous tap's output to tap ``name``'s: its run of ``features`` (see TAP_ENDS),
+        with the stem gate after conv3 in S3D-G."""
+        start = {"stem": 0, "layer1": TAP_ENDS["stem"], "layer2": TAP_ENDS["layer1"], "layer3": TAP_ENDS["layer2"],
+                 "layer4": TAP_ENDS["layer3"]}[name]
+
+        def stage(x: torch.Tensor) -> torch.Tensor:
             for index in range(start, TAP_ENDS[name]):
                 x = self.features[index](x)
                 if index == 3 and self.stem_gate is not None:
                     x = self.stem_gate(x)
-            start = TAP_ENDS[name]
-            if name in wanted:
-                taps[name] = x
-        if "pool" in wanted:
-            taps["pool"] = pool_features(x, pooling)
-        return taps
+            return x
+
+        return stage
 
 
 def scaled_inception(width: float) -> dict[str, tuple[tuple[int, ...], ...]]:
