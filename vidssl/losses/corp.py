@@ -198,6 +198,13 @@ def corp_m_logs(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
     }
 
 
+def check_clip_pairs(z: torch.Tensor, starts: torch.Tensor) -> None:
+    """CORP_f's input: ``z`` (B, 2, d), two clips per video, and ``starts`` (B, 2)."""
+    check_clips("CORP_f", z, starts, min_videos=1)
+    if z.shape[1] != 2:
+        raise VidsslError(f"CORP_f z: expected 2 clips per video (B, 2, d), got {tuple(z.shape)}")
+
+
 def corp_f_order_targets(starts: torch.Tensor) -> torch.Tensor:
     """2-way order target of each anchor (2B,): 0 if clip (b, c) starts before its partner (b, 1 − c), else 1.
 
@@ -285,9 +292,7 @@ class CorpFLoss(nn.Module):
         negatives: torch.Tensor | None = None,
         offset: int = 0,
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        check_clips("CORP_f", z, starts, min_videos=1)
-        if z.shape[1] != 2:
-            raise VidsslError(f"CORP_f z: expected 2 clips per video (B, 2, d), got {tuple(z.shape)}")
+        check_clip_pairs(z, starts)
         batch = z.shape[0]
         order_targets = corp_f_order_targets(starts)
         anchors, keys, own, partner = keys_and_rows(z, negatives, offset)
@@ -325,9 +330,7 @@ def corp_f_joint_logits(
     is meant for checking :class:`CorpFLoss`, which equals its cross-entropy.
     Arguments as in :meth:`CorpFLoss.forward`.
     """
-    check_clips("CORP_f", z, starts, min_videos=1)
-    if z.shape[1] != 2:
-        raise VidsslError(f"CORP_f z: expected 2 clips per video (B, 2, d), got {tuple(z.shape)}")
+    check_clip_pairs(z, starts)
     temperature = check_temperature(temperature)
     order_targets = corp_f_order_targets(starts)
     anchors, keys, own, partner = keys_and_rows(z, negatives, offset)
