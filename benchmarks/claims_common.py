@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from vidssl.cli.commands import pretrain, random_init_backbone
-from vidssl.cli.evaluate import load_eval_data, run_finetune, run_retrieval
+from vidssl.cli.evaluate import load_eval_data, run_finetune, run_linear_probe, run_retrieval
 from vidssl.fileio import write_json_atomic
 
 PRETEXT_PREFIXES = ("acc", "top1", "loss", "rate_mae")
@@ -28,14 +28,14 @@ def measure_arm(
     overrides: list[str],
     extra: Callable | None = None,
 ) -> dict:
-    """Pretrain ``cfg`` (unless ``arm == "random_init"``), then run ``evals`` ("retrieval", "finetune",
+    """Pretrain ``cfg`` (unless ``arm == "random_init"``), then run ``evals`` ("retrieval", "finetune", "linear",
     and whatever ``extra(name, cfg, method, data)`` adds); cached in ``folder/claims.json``."""
     cached = folder / "claims.json"
     if cached.is_file():
         return json.loads(cached.read_text())
     started = time.time()
     result: dict = {"arm": arm, "seed": cfg.train.seed, "overrides": overrides}
-    if arm == "random_init":
+    if arm.startswith("random_init"):
         backbone, method = random_init_backbone(cfg), None
     else:
         resume = (folder / "run" / "checkpoints" / "last.pt").is_file()
@@ -48,11 +48,14 @@ def measure_arm(
     if "retrieval" in evals:
         recalls = run_retrieval(cfg, backbone, data, progress=False)
         result["retrieval"] = {k: v for k, v in recalls.items() if k.startswith("R@")}
+    if "linear" in evals:
+        probe = run_linear_probe(cfg, backbone, data, progress=False)
+        result["linear"] = {"accuracy": probe["accuracy"], "train_accuracy": probe["train_accuracy"]}
     if "finetune" in evals:
         tuned = run_finetune(cfg, backbone, data, folder / "finetune", progress=False)
         result["finetune"] = {"video_acc": tuned["video_acc"], "clip_acc": tuned["clip_acc"]}
     for name in evals:
-        if name not in ("retrieval", "finetune", "pretext"):
+        if name not in ("retrieval", "finetune", "linear", "pretext"):
             result[name] = extra(name, cfg, method, data)
     result["seconds"] = round(time.time() - started, 1)
     write_json_atomic(cached, result, indent=2)
