@@ -112,9 +112,7 @@ class CORP(nn.Module):
                 f"got {tuple(clips.shape)} and {tuple(starts.shape)}"
             )
         z = self.embed(clips)
-        if self.variant == "m":
-            return self.objective(z, starts, self.classifier)
-        if not is_distributed():
+        if self.variant == "m" or not is_distributed():  # CORP_m pairs videos within the process (§3.2)
             return self.objective(z, starts, self.classifier)
         negatives = all_gather_no_grad(z.reshape(-1, z.shape[-1]))
         return self.objective(z, starts, self.classifier, negatives=negatives, offset=get_rank() * 2 * len(z))

@@ -138,6 +138,7 @@ class SepInceptionBlock(nn.Module):
 
 # Which entries of ``features`` each tap ends after (torchvision's indices).
 TAP_ENDS = {"stem": 2, "layer1": 4, "layer2": 7, "layer3": 13, "layer4": 16}
+TAP_STARTS = dict(zip(TAP_ENDS, (0, *TAP_ENDS.values())))
 
 
 class S3D(nn.Module):
@@ -200,8 +201,7 @@ class S3D(nn.Module):
     def tap_stage(self, name: str):
         """The function from the previous tap's output to tap ``name``'s: its run of ``features`` (see TAP_ENDS),
         with the stem gate after conv3 in S3D-G."""
-        start = {"stem": 0, "layer1": TAP_ENDS["stem"], "layer2": TAP_ENDS["layer1"], "layer3": TAP_ENDS["layer2"],
-                 "layer4": TAP_ENDS["layer3"]}[name]
+        start = TAP_STARTS[name]
 
         def stage(x: torch.Tensor) -> torch.Tensor:
             for index in range(start, TAP_ENDS[name]):
