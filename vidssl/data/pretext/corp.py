@@ -21,16 +21,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vidssl.data.pretext.clips import Augment, Reader, Record, check_has_frames, read_and_augment
+from vidssl.data.pretext.clips import (
+    Augment,
+    Reader,
+    Record,
+    check_has_frames,
+    check_int_at_least,
+    read_and_augment,
+)
 from vidssl.data.sampling import corp_clip_starts, fit_to_video
 from vidssl.data.transforms.clip import ClipAugment
-from vidssl.errors import VidsslError
-
-
-def _check_int(key: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise VidsslError(f"{key}: expected an integer >= {minimum}, got {value!r}")
-    return value
 
 
 class CORPSampler:
@@ -52,9 +52,9 @@ class CORPSampler:
     def __init__(
         self, *, clip_len: int = 16, dilation: int = 2, num_clips: int = 2, augment: Augment | None = None
     ) -> None:
-        self.clip_len = _check_int("clip.frames", clip_len, 1)
-        self.dilation = _check_int("clip.base_interval", dilation, 1)
-        self.num_clips = _check_int("method.num_clips", num_clips, 2)
+        self.clip_len = check_int_at_least("clip.frames", clip_len, 1)
+        self.dilation = check_int_at_least("clip.base_interval", dilation, 1)
+        self.num_clips = check_int_at_least("method.num_clips", num_clips, 2)
         self.augment = ClipAugment() if augment is None else augment
 
     def __repr__(self) -> str:

@@ -21,7 +21,14 @@ import math
 import numpy as np
 import torch
 
-from vidssl.data.pretext.clips import Augment, Reader, Record, check_has_frames, read_and_augment
+from vidssl.data.pretext.clips import (
+    Augment,
+    Reader,
+    Record,
+    check_has_frames,
+    check_int_at_least,
+    read_and_augment,
+)
 from vidssl.data.sampling import FIT_RULES, vcop_tuple_indices
 from vidssl.data.transforms.clip import ClipAugment
 from vidssl.errors import VidsslError
@@ -58,10 +65,8 @@ class VCOPSampler:
     ) -> None:
         if isinstance(tuple_len, bool) or not isinstance(tuple_len, int) or not 2 <= tuple_len <= MAX_TUPLE:
             raise VidsslError(f"method.num_clips: expected a VCOP tuple of 2 to {MAX_TUPLE} clips, got {tuple_len!r}")
-        if isinstance(clip_len, bool) or not isinstance(clip_len, int) or clip_len < 1:
-            raise VidsslError(f"clip.frames: expected a positive integer, got {clip_len!r}")
-        if isinstance(interval, bool) or not isinstance(interval, int) or interval < 0:
-            raise VidsslError(f"method.clip_interval: expected an integer >= 0, got {interval!r}")
+        check_int_at_least("clip.frames", clip_len, 1)
+        check_int_at_least("method.clip_interval", interval, 0)
         if short_video not in FIT_RULES:
             raise VidsslError(f"clip.short_video: expected one of {', '.join(FIT_RULES)}, got {short_video!r}")
         self.clip_len, self.interval, self.tuple_len = clip_len, interval, tuple_len
