@@ -23,6 +23,8 @@ from vidssl.models.s3d import SelfGating, s3d, s3dg
 EXPECTED_LAYOUT = {
     "r3d_18": {"widths": (64, 128, 256, 512), "halves_time": True},
     "r2plus1d_18": {"widths": (64, 128, 256, 512), "halves_time": True},
+    "r3d_10": {"widths": (64, 128, 256, 512), "halves_time": True},
+    "r2plus1d_10": {"widths": (64, 128, 256, 512), "halves_time": True},
     "mc3_18": {"widths": (64, 128, 256, 512), "halves_time": False},
     # C3D: conv1 (64) + pool1 is the stem, conv2 (128) layer1, pool + conv pairs of stages 3-5 layers 2-4
     "c3d": {"widths": (128, 256, 512, 512), "halves_time": True, "stem": 64},
@@ -613,7 +615,7 @@ def test_build_backbone_passes_keywords_to_the_builder():
 
 
 def test_build_backbone_rejects_unknown_names_and_options():
-    with pytest.raises(VidsslError, match="r3d_18, r2plus1d_18, mc3_18, c3d, s3d, s3dg, r3d_50, tiny"):
+    with pytest.raises(VidsslError, match="r3d_18, r2plus1d_18, r3d_10, r2plus1d_10, mc3_18, c3d, s3d, s3dg, r3d_50, tiny"):
         build_backbone("resnet50")
     with pytest.raises(VidsslError, match="widht.*width"):
         build_backbone("tiny", widht=0.5)

@@ -11,10 +11,13 @@ from pathlib import Path
 
 from torch import nn
 
-from vidssl.config.schema import ClipConfig, DataConfig, MethodConfig, ModelConfig, ViewSynthesisConfig
-from vidssl.data.datasets import VideoRecord, load_records
+from vidssl.config.schema import ClipConfig, DataConfig, MethodConfig, ModelConfig, RunConfig, ViewSynthesisConfig
+from vidssl.data.array_cache import ArrayCache
+from vidssl.data.curriculum import CurriculumDataset, score_samples
+from vidssl.data.datasets import VideoDataset, VideoRecord, load_records
 from vidssl.data.pretext.corp import CORPSampler
 from vidssl.data.pretext.sro import SROSampler
+from vidssl.data.pretext.sts import STSSampler, fixed_clip_records
 from vidssl.data.pretext.transrank import TransRankSampler
 from vidssl.data.pretext.vcop import VCOPSampler
 from vidssl.data.synthmotion import generate_synthmotion
@@ -24,6 +27,7 @@ from vidssl.errors import VidsslError
 from vidssl.methods import METHODS
 from vidssl.methods.corp import CORP
 from vidssl.methods.sro import SRO
+from vidssl.methods.sts import STS
 from vidssl.methods.transrank import TransRank
 from vidssl.methods.vcop import VCOP
 from vidssl.methods.view_synthesis import ViewSynthesis
@@ -142,6 +146,8 @@ def build_pretext_sampler(method: MethodConfig, clip: ClipConfig, *, modality: s
             num_clips=corp_num_clips(method),
             augment=build_augment(clip),
         )
+    if method.name == "sts":
+        return build_sts_sampler(method, clip, modality=modality)
     if method.name == "vcop":
         return VCOPSampler(
             clip_len=frames_for_modality(clip.frames, modality),
@@ -162,6 +168,56 @@ def build_pretext_sampler(method: MethodConfig, clip: ClipConfig, *, modality: s
     )
 
 
+def build_sts_sampler(method: MethodConfig, clip: ClipConfig, *, modality: str = "rgb") -> STSSampler:
+    """STS's clip + labels sampler; ``method.flow_cache`` keeps computed flow in ``$VIDSSL_CACHE/sts-flow``."""
+    if modality != "rgb":
+        raise VidsslError(f"model.modality={modality!r}: STS labels describe RGB clips; use modality rgb")
+    if clip.resize is None:
+        raise VidsslError("clip.resize: STS resizes every frame before its random crop; set e.g. [128, 171]")
+    return STSSampler(
+        clip_len=clip.frames,
+        size=clip.size,
+        resize=tuple(clip.resize),
+        flip_p=clip.flip_p,
+        clips=method.clips,
+        flow=method.flow,
+        flow_root=method.flow_root,
+        flow_bound=method.flow_bound,
+        flow_template=method.flow_template,
+        flow_cache=ArrayCache(cache_root() / "sts-flow") if method.flow_cache else None,
+        dominant_colour=method.dominant_colour,
+        short_video=clip.short_video,
+    )
+
+
+def build_pretext_dataset(cfg: RunConfig, records: list, reader, *, progress: bool = True):
+    """The training dataset of ``cfg``: videos through the method's sampler.
+
+    STS with ``method.clips: fixed`` trains on every non-overlapping clip of every
+    video; with a ``method.curriculum`` the dataset is wrapped in the single-step
+    pacing of eq. (7), after scoring every sample once (cached).
+    """
+    sampler = build_pretext_sampler(cfg.method, cfg.clip, modality=cfg.model.modality)
+    if cfg.method.name == "sts" and cfg.method.clips == "fixed":
+        records = fixed_clip_records(records, clip_len=cfg.clip.frames)
+    dataset = VideoDataset(records, reader, sampler, seed=cfg.train.seed)
+    if cfg.method.name != "sts" or cfg.method.curriculum == "none":
+        return dataset
+    settings = {"size": sampler.size, "resize": sampler.resize, "clip_len": sampler.clip_len,
+                "clips": sampler.clips, "flow": sampler.estimator.method, "flow_root": sampler.flow_root}
+    scores = score_samples(records, reader, sampler.difficulty, settings=settings,
+                           cache=ArrayCache(cache_root() / "sts-scores"), workers=cfg.train.workers,
+                           progress=progress and cfg.train.progress)
+    return CurriculumDataset(
+        dataset,
+        scores,
+        switch=cfg.method.curriculum,
+        switch_epoch=cfg.method.curriculum_epoch,
+        patience=cfg.method.curriculum_patience,
+        min_delta=cfg.method.curriculum_min_delta,
+    )
+
+
 def build_model_backbone(model: ModelConfig) -> nn.Module:
     width = {} if model.width is None else {"width": model.width}
     return build_backbone(model.backbone, **width)
@@ -173,9 +229,16 @@ def build_view_generator(view: ViewSynthesisConfig) -> ClipVAE:
 
 
 def build_method(
-    method: MethodConfig, backbone: nn.Module, *, modality: str = "rgb", view: ViewSynthesisConfig | None = None
+    method: MethodConfig,
+    backbone: nn.Module,
+    *,
+    modality: str = "rgb",
+    view: ViewSynthesisConfig | None = None,
+    clip_frames: int = 16,
 ) -> nn.Module:
     """The method module of ``method.name`` around ``backbone``, with the config's keyword arguments.
+
+    ``clip_frames`` (``clip.frames``) sizes STS's global-motion heads (one class per flow frame).
 
     SRO with ``view_synthesis`` gets a freshly built (untrained) generator of the
     ``view`` sizes; :func:`vidssl.cli.commands.pretrain` loads its trained weights.
@@ -213,6 +276,15 @@ def build_method(
             relation_layers=method.relation_layers,
             relation_hidden=method.relation_hidden,
             temperature=method.temperature,
+            modality=modality,
+        )
+    if method.name == "sts":
+        return STS(
+            backbone,
+            target=method.sts_target,
+            clip_len=clip_frames,
+            motion_weight=method.motion_weight,
+            appearance_weight=method.appearance_weight,
             modality=modality,
         )
     if method.name == "vcop":

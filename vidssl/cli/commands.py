@@ -10,7 +10,6 @@ import yaml
 from vidssl.cli import build
 from vidssl.config.loading import apply_overrides, from_dict, load_config_with_base, to_dict
 from vidssl.config.schema import DataConfig, RunConfig
-from vidssl.data.datasets import VideoDataset
 from vidssl.engine.checkpoint import load_checkpoint, save_checkpoint
 from vidssl.engine.distributed import barrier, init_distributed, is_main
 from vidssl.engine.trainer import fit
@@ -63,11 +62,13 @@ def pretrain(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False):
     with main_process_first():
         records, _ = build.build_records(cfg.data)
         reader, records = build.build_reader(cfg.data, records)
-    sampler = build.build_pretext_sampler(cfg.method, cfg.clip, modality=cfg.model.modality)
-    dataset = VideoDataset(records, reader, sampler, seed=cfg.train.seed)
+    with main_process_first():  # STS's curriculum scores are computed (and cached) once
+        dataset = build.build_pretext_dataset(cfg, records, reader, progress=is_main())
     torch.manual_seed(cfg.train.seed)  # the same initial weights as `random_init_backbone`
     backbone = build.build_model_backbone(cfg.model)
-    method = build.build_method(cfg.method, backbone, modality=cfg.model.modality, view=cfg.view)
+    method = build.build_method(
+        cfg.method, backbone, modality=cfg.model.modality, view=cfg.view, clip_frames=cfg.clip.frames
+    )
     if generator_checkpoint is not None:
         load_view_generator(method, generator_checkpoint)
     if is_main():

@@ -51,7 +51,7 @@ class ModelConfig:
 
 @dataclass
 class MethodConfig:
-    """The pretext task (``name``: ``transrank``, ``sro``, ``sro_view_synthesis``, ``vcop``, ``corp_m``, ``corp_f``).
+    """The pretext task (``name``: ``transrank``, ``sro``, ``sro_view_synthesis``, ``vcop``, ``corp_m``, ``corp_f``, ``sts``).
 
     ``transrank``: the temporal set, clips per video, deterministic/stochastic
     assignment, ``rank`` (eq. 1), ``ce`` (eq. 2, TransCls) or ``none`` for the
@@ -85,7 +85,21 @@ class MethodConfig:
     ``vcop`` (CVPR 2019, a baseline of SRO Table VIII): ``num_clips`` clips
     (default 3) of ``clip.frames`` consecutive frames, ``clip_interval`` frames
     apart, shown shuffled; the pairwise head (``head_hidden`` per pair,
-    ``head_dropout``) predicts the order among num_clips! classes."""
+    ``head_dropout``) predicts the order among num_clips! classes.
+
+    ``sts`` (TPAMI 2021): ``clips`` ``fixed`` (every non-overlapping clip of
+    every video, the UCF101 protocol) or ``random`` (one random clip per video
+    per epoch, Kinetics); flow computed with ``flow`` (``dis_fast``,
+    ``dis_ultrafast``, ``dis_medium``, ``farneback``, ``tvl1``) or read from
+    ``flow_root`` (``<video name>/flow_x_00001.jpg`` …, quantised to
+    ±``flow_bound``); ``flow_cache`` keeps each clip's flow on disk (pays when
+    clips are fixed); ``dominant_colour`` ``bins`` (paper) or ``triplet``
+    (official code); the training target ``sts_target`` (``classification``,
+    ``regression_1d``, ``regression_2d``) with λ_m, λ_a (``motion_weight``,
+    ``appearance_weight``); ``curriculum`` ``none``, ``epoch`` (the easier
+    half alone until epoch ``curriculum_epoch``) or ``plateau`` (until the
+    epoch loss stops improving by ``curriculum_min_delta`` for
+    ``curriculum_patience`` epochs)."""
 
     name: str = "transrank"
     transforms: tuple[str, ...] = ("1x", "2x", "rev")
@@ -130,6 +144,21 @@ class MethodConfig:
     relation_hidden: int = 128
     projection_depth: int = 3     # §3.1: 3 layers
     projection_width: int | None = None  # None: the backbone's feature size (2048 for R3D-50, as the paper)
+    # sts
+    sts_target: str = "classification"  # "classification" (eqs. 9-10) | "regression_1d" | "regression_2d" (eq. 8)
+    clips: str = "random"         # "fixed": non-overlapping clips of every video (UCF101) | "random" (Kinetics)
+    flow: str = "dis_fast"
+    flow_root: str | None = None  # pre-extracted flow frames, one folder per video (its file name without extension)
+    flow_bound: float = 20.0
+    flow_template: str = "flow_{}_{:05d}.jpg"
+    flow_cache: bool = False      # keep every clip's computed flow on disk (cache_dir/sts-flow)
+    dominant_colour: str = "bins"  # "bins" (paper §3.3) | "triplet" (official code)
+    motion_weight: float = 1.0    # lambda_m
+    appearance_weight: float = 0.1  # lambda_a
+    curriculum: str = "none"      # "none" | "epoch" | "plateau" (§3.4, eq. 7)
+    curriculum_epoch: int = 1
+    curriculum_patience: int = 2
+    curriculum_min_delta: float = 0.01
 
 
 @dataclass

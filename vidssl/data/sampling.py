@@ -468,3 +468,20 @@ def corp_clip_starts(
                 return starts.astype(np.int64), False
     last = max(room, num_clips - 1)
     return np.arange(num_clips, dtype=np.int64) * last // max(num_clips - 1, 1), True
+
+
+# --------------------------------------------------------------------------- STS clips
+# Spatio-temporal statistics (TPAMI 2021, §4.2): UCF101 videos are cut into fixed,
+# non-overlapping 16-frame clips; Kinetics gives one random consecutive clip per video.
+
+
+def non_overlapping_clip_starts(num_frames: int, *, clip_len: int) -> np.ndarray:
+    """Starts 0, T, 2T, … of every whole T-frame clip of a video; [0] when the video is shorter than one clip."""
+    num_frames = _check_positive_int(num_frames, "num_frames")
+    clip_len = _check_positive_int(clip_len, "clip_len")
+    return np.arange(max(num_frames // clip_len, 1), dtype=np.int64) * clip_len
+
+
+def random_clip_start(num_frames: int, *, clip_len: int, rng: np.random.Generator) -> int:
+    """A uniform start of one consecutive T-frame clip; 0 when the video is shorter than the clip."""
+    return int(rng.integers(0, max(num_frames - clip_len, 0) + 1))

@@ -30,7 +30,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -171,12 +171,19 @@ class EpochLoader:
     def __len__(self) -> int:
         return len(self.loader)
 
-    def start_epoch(self, epoch: int) -> None:
-        """Make the shuffle and worker seeds a function of (seed, epoch, rank) only, so resume replays them."""
+    def start_epoch(self, epoch: int, history: Sequence[Mapping[str, Any]] = ()) -> None:
+        """Make the shuffle and worker seeds a function of (seed, epoch, rank) only, so resume replays them.
+
+        A dataset with ``set_history`` first sees the epoch rows so far (the
+        curriculum's plateau rule reads their losses), then ``set_epoch``.
+        """
         sampler = self.loader.sampler
         if isinstance(sampler, DistributedSampler):
             sampler.set_epoch(epoch)
         self.generator.manual_seed(derive_seed(self.seed, epoch, self.rank))
+        set_history = getattr(self.loader.dataset, "set_history", None)
+        if callable(set_history):
+            set_history(list(history))
         set_epoch = getattr(self.loader.dataset, "set_epoch", None)
         if callable(set_epoch):
             set_epoch(epoch)
@@ -262,13 +269,15 @@ def train_one_epoch(
     cfg: TrainConfig,
     info: DistInfo,
     logger: MetricsLogger,
+    history: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """One pass over the loader; returns the epoch's log row (before validation).
 
     ``model`` is the step module (DDP-wrapped under DDP): ``model(batch) -> (loss, logs)``.
+    ``history`` holds the earlier epochs' rows (handed to the dataset, see :meth:`EpochLoader.start_epoch`).
     """
     model.train()
-    loader.start_epoch(epoch)
+    loader.start_epoch(epoch, history)
     steps_per_epoch = len(loader)
     lr_at_start = float(optimizer.param_groups[0]["lr"])
     means = RunningMeans()
@@ -532,7 +541,8 @@ def fit(
                 print(f"nothing to train: {last_path} already holds {start_epoch}/{cfg.epochs} epochs", flush=True)
             for epoch in range(start_epoch, cfg.epochs):
                 row = train_one_epoch(
-                    model, loader, optimizer, scheduler, scaler, epoch=epoch, cfg=cfg, info=info, logger=logger
+                    model, loader, optimizer, scheduler, scaler, epoch=epoch, cfg=cfg, info=info, logger=logger,
+                    history=history,
                 )
                 if val_fn is not None and is_main:
                     row.update(val_fn(method, epoch))

@@ -15,13 +15,25 @@ from typing import Any
 from vidssl.errors import VidsslError
 from vidssl.models.c3d import C3D, c3d
 from vidssl.models.heads import MLPHead, make_head
-from vidssl.models.resnet3d import TAPS, VideoResNet, mc3_18, pool_features, r2plus1d_18, r3d_18, tiny
+from vidssl.models.resnet3d import (
+    TAPS,
+    VideoResNet,
+    mc3_18,
+    pool_features,
+    r2plus1d_10,
+    r2plus1d_18,
+    r3d_10,
+    r3d_18,
+    tiny,
+)
 from vidssl.models.resnet3d50 import ResNet3D50, r3d_50
 from vidssl.models.s3d import S3D, s3d, s3dg
 
 BACKBONES = {
     "r3d_18": r3d_18,
     "r2plus1d_18": r2plus1d_18,
+    "r3d_10": r3d_10,
+    "r2plus1d_10": r2plus1d_10,
     "mc3_18": mc3_18,
     "c3d": c3d,
     "s3d": s3d,
@@ -61,6 +73,8 @@ __all__ = [
     "make_head",
     "mc3_18",
     "pool_features",
+    "r2plus1d_10",
+    "r3d_10",
     "r2plus1d_18",
     "r3d_18",
     "r3d_50",

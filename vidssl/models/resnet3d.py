@@ -353,6 +353,16 @@ def r2plus1d_18(*, width: float = 1.0) -> VideoResNet:
     return build_video_resnet(block="r2plus1d", width=width, blocks_per_layer=(2, 2, 2, 2))
 
 
+def r3d_10(*, width: float = 1.0) -> VideoResNet:
+    """R3D with one residual block per layer (14.4 M parameters): what the STS and VCOP code build as "R3D"."""
+    return build_video_resnet(block="r3d", width=width, blocks_per_layer=(1, 1, 1, 1))
+
+
+def r2plus1d_10(*, width: float = 1.0) -> VideoResNet:
+    """R(2+1)D with one residual block per layer: the STS code's "R(2+1)D" (``layer_sizes`` (1, 1, 1, 1))."""
+    return build_video_resnet(block="r2plus1d", width=width, blocks_per_layer=(1, 1, 1, 1))
+
+
 def mc3_18(*, width: float = 1.0) -> VideoResNet:
     """MC3-18: 3D convs in layer1, 2D (1x3x3) in layers 2-4; matches ``torchvision.models.video.mc3_18`` minus ``fc``."""
     return build_video_resnet(block="mc3", width=width, blocks_per_layer=(2, 2, 2, 2))

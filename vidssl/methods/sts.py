@@ -1,0 +1,100 @@
+"""STS: uncovering spatio-temporal statistics (Wang et al., TPAMI 2021; CVPR 2019 as "motion and appearance statistics").
+
+Each sample is one clip with 14 motion and 13 appearance labels computed from
+its flow and colours (:class:`vidssl.data.pretext.sts.STSSampler`). The
+backbone's pooled feature feeds two heads, motion and appearance, each one
+Linear layer as in the authors' code (ALGORITHMS.md STS §1.8):
+
+- ``target="classification"`` (Table 4's best): one linear classifier per label
+  (27 of them, stored as one Linear per group whose output is split by label:
+  the same functions and parameters) and eqs. (9)–(10);
+- ``"regression_1d"``: 14 + 13 values, eq. (8);
+- ``"regression_2d"``: 18 + 17 values with 2D locations for patterns 1 and 3.
+
+λ_m = 1, λ_a = 0.1. Logs the mean per-label accuracy of motion and
+appearance ("pretext task" accuracy of Table 4; for regression, rounded
+predictions as the paper measures them).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from vidssl.data.statistics import APPEARANCE_LABELS, motion_label_specs
+from vidssl.data.transforms import check_modality, to_model_input
+from vidssl.errors import VidsslError
+from vidssl.losses.sts import (
+    STSClassificationLoss,
+    STSRegressionLoss,
+    classification_predictions,
+    regression_predictions,
+    regression_size,
+)
+
+TARGETS = ("classification", "regression_1d", "regression_2d")
+
+
+class STS(nn.Module):
+    """Backbone + motion and appearance heads. Batch keys: ``clip`` uint8 (B, C, T, H, W),
+    ``motion_labels`` long (B, 14), ``appearance_labels`` long (B, 13)."""
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        *,
+        target: str = "classification",
+        clip_len: int = 16,
+        motion_weight: float = 1.0,
+        appearance_weight: float = 0.1,
+        modality: str = "rgb",
+    ) -> None:
+        super().__init__()
+        if target not in TARGETS:
+            raise VidsslError(f"method.sts_target: expected one of {', '.join(TARGETS)}, got {target!r}")
+        self.target = target
+        self.modality = check_modality(modality)
+        self.backbone = backbone
+        self.motion_classes = tuple(spec.num_classes for spec in motion_label_specs(clip_len - 1))
+        self.appearance_classes = tuple(spec.num_classes for spec in APPEARANCE_LABELS)
+        if target == "classification":
+            motion_out, appearance_out = sum(self.motion_classes), sum(self.appearance_classes)
+            self.loss = STSClassificationLoss(
+                motion_classes=self.motion_classes, appearance_classes=self.appearance_classes,
+                motion_weight=motion_weight, appearance_weight=appearance_weight,
+            )
+        else:
+            self.design = target[-2:]
+            motion_out = regression_size(len(self.motion_classes), self.design)
+            appearance_out = regression_size(len(self.appearance_classes), self.design)
+            self.loss = STSRegressionLoss(
+                design=self.design, motion_weight=motion_weight, appearance_weight=appearance_weight
+            )
+        self.motion_head = nn.Linear(backbone.num_features, motion_out)
+        self.appearance_head = nn.Linear(backbone.num_features, appearance_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Features (B, D) of float clips (B, C, T, H, W)."""
+        return self.backbone(x)
+
+    def predict(self, clips_uint8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(motion, appearance) head outputs of uint8 clips."""
+        features = self.backbone(to_model_input(clips_uint8, self.modality))
+        return self.motion_head(features), self.appearance_head(features)
+
+    def predicted_labels(self, motion: torch.Tensor, appearance: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """0-based labels (B, 14), (B, 13) the heads predict."""
+        if self.target == "classification":
+            return (classification_predictions(motion, self.motion_classes),
+                    classification_predictions(appearance, self.appearance_classes))
+        return (regression_predictions(motion, self.motion_classes, self.design),
+                regression_predictions(appearance, self.appearance_classes, self.design))
+
+    def training_step(self, batch: dict) -> tuple[torch.Tensor, dict]:
+        motion, appearance = self.predict(batch["clip"])
+        motion_labels, appearance_labels = batch["motion_labels"], batch["appearance_labels"]
+        loss, logs = self.loss(motion, appearance, motion_labels, appearance_labels)
+        with torch.no_grad():
+            motion_pred, appearance_pred = self.predicted_labels(motion, appearance)
+            logs["acc_motion"] = (motion_pred == motion_labels).float().mean().item()
+            logs["acc_appearance"] = (appearance_pred == appearance_labels).float().mean().item()
+        return loss, logs
