@@ -186,6 +186,7 @@ def build_sts_sampler(method: MethodConfig, clip: ClipConfig, *, modality: str =
         flow_template=method.flow_template,
         flow_cache=ArrayCache(cache_root() / "sts-flow") if method.flow_cache else None,
         dominant_colour=method.dominant_colour,
+        colour_bins=method.colour_bins,
         short_video=clip.short_video,
     )
 
@@ -204,7 +205,8 @@ def build_pretext_dataset(cfg: RunConfig, records: list, reader, *, progress: bo
     if cfg.method.name != "sts" or cfg.method.curriculum == "none":
         return dataset
     settings = {"size": sampler.size, "resize": sampler.resize, "clip_len": sampler.clip_len,
-                "clips": sampler.clips, "flow": sampler.estimator.method, "flow_root": sampler.flow_root}
+                "clips": sampler.clips, "flow": sampler.estimator.method, "flow_root": sampler.flow_root,
+                "flow_bound": sampler.flow_bound}
     scores = score_samples(records, reader, sampler.difficulty, settings=settings,
                            cache=ArrayCache(cache_root() / "sts-scores"), workers=cfg.train.workers,
                            progress=progress and cfg.train.progress)

@@ -77,7 +77,7 @@ def make_parser() -> argparse.ArgumentParser:
                    help="second stream's run folder (e.g. RGBDiff): score both streams and their average")
     p.set_defaults(run=run_eval)
 
-    p = sub.add_parser("analyze", help="probe what a pretraining run learned (TransRank Fig. 4 and 7)")
+    p = sub.add_parser("analyze", help="probe what a run learned (TransRank Fig. 4, 7) or draw STS labels (STS Fig. 9)")
     analyses = p.add_subparsers(dest="analysis", required=True)
     p = analyses.add_parser("speediness", help="speediness score s_2x - s_1x of clips at 0.5x/1x/2x/4x")
     p.add_argument("run_path", metavar="RUN", help="pretraining run folder or its checkpoints/last.pt")
@@ -89,6 +89,23 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--clips", type=int, default=4, help="clips per video and speed (default: 4)")
     p.add_argument("--out", default=None, help="folder for speediness.json and the plots (default: RUN/analysis)")
     p.set_defaults(run=run_analyze_speediness)
+    p = analyses.add_parser("sts", help="draw a video's STS motion and appearance labels (STS paper Fig. 9)")
+    p.add_argument("video", help="video file or folder of frame images")
+    p.add_argument("--out", default=None, help="folder for one PNG per clip and labels.json (default: ./sts_<video>)")
+    p.add_argument("--clips", type=int, default=None,
+                   help="clips to draw, spread over the non-overlapping clips (default: all, at most 4)")
+    p.add_argument("--frames", type=int, default=16, help="frames per clip (default: 16)")
+    p.add_argument("--size", type=int, default=112, help="square crop side, a multiple of 8 (default: 112)")
+    p.add_argument("--resize", type=int, nargs=2, default=(128, 171), metavar=("H", "W"),
+                   help="frame size before the crop (default: 128 171)")
+    p.add_argument("--flow", default="dis_medium",
+                   help="flow method: dis_medium (default), dis_fast, dis_ultrafast, farneback, tvl1")
+    p.add_argument("--colour-bins", type=int, default=256,
+                   help="histogram bins per channel of the colour-diversity IoU (default: 256, as the paper's code)")
+    p.add_argument("--flip", action="store_true", help="random crop and flip (p = 0.5, from --seed) as in training")
+    p.add_argument("--seed", type=int, default=0, help="seed of --flip's crop and flip (default: 0)")
+    p.add_argument("--frame-template", default="img_{:05d}.jpg", help="file names of a frame folder's frames")
+    p.set_defaults(run=run_analyze_sts)
 
     p = sub.add_parser("quickstart", help="the 10-minute CPU demo: SynthMotion → TransRank-T → eval vs random init")
     p.add_argument("--out", default="vidssl-quickstart", help="output folder")
@@ -148,6 +165,23 @@ def run_analyze_speediness(args) -> int:
           f"({summary['num_skipped']} failed to decode), {summary['clips_per_video']} clips per video and speed")
     print(format_speediness_table(summary))
     print(f"wrote speediness.json, speediness.png, speediness_per_class.png to {summary['out']}")
+    return 0
+
+
+def run_analyze_sts(args) -> int:
+    from vidssl.cli.analyze import sts_command
+
+    summary = sts_command(
+        args.video, out=args.out, clips=args.clips, frames=args.frames, size=args.size, resize=tuple(args.resize),
+        flow=args.flow, colour_bins=args.colour_bins, flip=args.flip, seed=args.seed,
+        frame_template=args.frame_template,
+    )
+    for clip in summary["clips"]:
+        motion, appearance = clip["motion"], clip["appearance"]
+        print(f"clip frames {clip['start']}-{clip['frame_indices'][-1]}: f = {clip['difficulty']:.3f}, pattern 1 "
+              f"u block {motion['p1_u_block']}, v block {motion['p1_v_block']}, most diverse block "
+              f"{appearance['p1_diverse_block']} ({clip['colour_names']['p1_diverse_colour']}) -> {clip['png']}")
+    print(f"wrote {len(summary['clips'])} PNGs and labels.json to {summary['out']} (labels 0-based; paper: +1)")
     return 0
 
 

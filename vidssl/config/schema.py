@@ -89,12 +89,13 @@ class MethodConfig:
 
     ``sts`` (TPAMI 2021): ``clips`` ``fixed`` (every non-overlapping clip of
     every video, the UCF101 protocol) or ``random`` (one random clip per video
-    per epoch, Kinetics); flow computed with ``flow`` (``dis_fast``,
-    ``dis_ultrafast``, ``dis_medium``, ``farneback``, ``tvl1``) or read from
+    per epoch, Kinetics); flow computed with ``flow`` (``dis_medium``,
+    ``dis_fast``, ``dis_ultrafast``, ``farneback``, ``tvl1``) or read from
     ``flow_root`` (``<video name>/flow_x_00001.jpg`` …, quantised to
     ±``flow_bound``); ``flow_cache`` keeps each clip's flow on disk (pays when
     clips are fixed); ``dominant_colour`` ``bins`` (paper) or ``triplet``
-    (official code); the training target ``sts_target`` (``classification``,
+    (official code); ``colour_bins`` of the IoU histograms; the training
+    target ``sts_target`` (``classification``,
     ``regression_1d``, ``regression_2d``) with λ_m, λ_a (``motion_weight``,
     ``appearance_weight``); ``curriculum`` ``none``, ``epoch`` (the easier
     half alone until epoch ``curriculum_epoch``) or ``plateau`` (until the
@@ -147,12 +148,13 @@ class MethodConfig:
     # sts
     sts_target: str = "classification"  # "classification" (eqs. 9-10) | "regression_1d" | "regression_2d" (eq. 8)
     clips: str = "random"         # "fixed": non-overlapping clips of every video (UCF101) | "random" (Kinetics)
-    flow: str = "dis_fast"
+    flow: str = "dis_medium"
     flow_root: str | None = None  # pre-extracted flow frames, one folder per video (its file name without extension)
     flow_bound: float = 20.0
     flow_template: str = "flow_{}_{:05d}.jpg"
     flow_cache: bool = False      # keep every clip's computed flow on disk (cache_dir/sts-flow)
     dominant_colour: str = "bins"  # "bins" (paper §3.3) | "triplet" (official code)
+    colour_bins: int = 256        # histogram bins per channel of the colour-diversity IoU (eqs. 4-5)
     motion_weight: float = 1.0    # lambda_m
     appearance_weight: float = 0.1  # lambda_a
     curriculum: str = "none"      # "none" | "epoch" | "plateau" (§3.4, eq. 7)

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, Callable
 
@@ -193,8 +194,6 @@ def score_samples(
     scores = np.asarray(scores, dtype=np.float64)
     failed = int(np.isnan(scores).sum())
     if failed:
-        import warnings
-
         warnings.warn(f"curriculum: {failed} of {len(scores)} samples could not be decoded; scored 0 (hardest)",
                       stacklevel=2)
         scores = np.nan_to_num(scores, nan=0.0)

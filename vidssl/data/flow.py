@@ -4,7 +4,7 @@ Flow is an array (T−1, H, W, 2) float32 of (u, v) displacements in pixels from
 frame t to frame t+1 (u to the right, v down the rows).
 
 On the fly (:class:`FlowEstimator`): DIS (Kroeger et al., ECCV 2016; presets
-``dis_ultrafast``, ``dis_fast`` — the default — and ``dis_medium``), Farneback,
+``dis_ultrafast``, ``dis_fast`` and ``dis_medium``, the default), Farneback,
 or TV-L1 where opencv-contrib provides ``cv2.optflow`` (the flow the official
 STS pipeline precomputes; ~200 ms per 112² pair on these machines, against
 0.1–0.4 ms for DIS). Measured speeds are in ``benchmarks/sts_labels.py``.
@@ -29,7 +29,10 @@ DIS_PRESETS = {
     "dis_medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
 }
 FLOW_METHODS = (*DIS_PRESETS, "farneback", "tvl1")
-DEFAULT_FLOW = "dis_fast"
+DEFAULT_FLOW = "dis_medium"
+"""OpenCV's ultrafast and fast DIS presets stop at a quarter of the resolution: at 112-171 px they barely see a
+small object move 1 px per frame (0.01 px measured) and put the largest-motion block next to it; medium refines
+to half resolution (tests/test_sts_statistics.py finds every pattern-1 block with it)."""
 FLOW_BOUND = 20.0
 """Official STS flow JPEGs quantise [−20, 20] px to [0, 255] (ALGORITHMS.md §1.2)."""
 FLOW_TEMPLATE = "flow_{}_{:05d}.jpg"
@@ -60,7 +63,7 @@ class FlowEstimator:
 
     Example::
 
-        flow = FlowEstimator("dis_fast")(frames)   # (15, 112, 112, 2) for 16 frames
+        flow = FlowEstimator("dis_medium")(frames)   # (15, 112, 112, 2) for 16 frames
     """
 
     def __init__(self, method: str = DEFAULT_FLOW) -> None:

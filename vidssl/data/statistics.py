@@ -321,27 +321,39 @@ def colour_codes(frames: np.ndarray) -> np.ndarray:
     return (4 * (~high[..., 2]) + 2 * high[..., 0] + high[..., 1]).astype(np.int64)
 
 
-def colour_histograms(frames: np.ndarray, part: Partition) -> np.ndarray:
-    """(28, T, 3, 256) per-frame, per-channel 256-bin histograms of every block: one bincount over atoms.
+def check_colour_bins(bins: int) -> int:
+    """Histogram bins per channel: a power of two from 2 to 256 (each bin then spans 256 / bins values)."""
+    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or not 2 <= bins <= 256 or bins & (bins - 1):
+        raise VidsslError(f"method.colour_bins: expected a power of two from 2 to 256, got {bins!r}")
+    return int(bins)
 
-    The flat histogram is laid out (frame, channel, atom, value) and filled plane
-    by plane, so each frame-channel's counts stay in cache while they grow.
+
+def colour_histograms(frames: np.ndarray, part: Partition, bins: int = 256) -> np.ndarray:
+    """(28, T, 3, bins) per-frame, per-channel colour histograms of every block: one bincount over atoms.
+
+    ``bins`` = 256 counts every value (the official code); fewer bins group
+    256 / bins neighbouring values. The flat histogram is laid out (frame,
+    channel, atom, value) and filled plane by plane, so each frame-channel's
+    counts stay in cache while they grow.
     """
     t = frames.shape[0]
+    bins = check_colour_bins(bins)
     planes = np.ascontiguousarray(frames.reshape(t, -1, 3).transpose(0, 2, 1))  # (T, 3, S·S)
-    counts = np.bincount((_histogram_offsets(part.size, t) + planes).reshape(-1),
-                         minlength=t * 3 * part.num_atoms * 256)
-    per_atom = counts.reshape(t * 3, part.num_atoms, 256).astype(np.float32)  # exact below 2**24 pixels
+    if bins < 256:
+        planes = planes >> int(np.log2(256 // bins))
+    counts = np.bincount((_histogram_offsets(part.size, t, bins) + planes).reshape(-1),
+                         minlength=t * 3 * part.num_atoms * bins)
+    per_atom = counts.reshape(t * 3, part.num_atoms, bins).astype(np.float32)  # exact below 2**24 pixels
     membership = part.membership.astype(np.float32)
-    return np.matmul(membership, per_atom).reshape(t, 3, 28, 256).transpose(2, 0, 1, 3)
+    return np.matmul(membership, per_atom).reshape(t, 3, 28, bins).transpose(2, 0, 1, 3)
 
 
-@functools.lru_cache(maxsize=8)
-def _histogram_offsets(size: int, frames: int) -> np.ndarray:
+@functools.lru_cache(maxsize=16)
+def _histogram_offsets(size: int, frames: int, bins: int) -> np.ndarray:
     """(T, 3, S·S) int32: where pixel p of frame t, channel c starts in the flat (t, c, atom, value) histogram."""
     part = partition(size)
     plane = np.arange(frames)[:, None, None] * 3 + np.arange(3)[None, :, None]
-    return ((plane * part.num_atoms + part.atom_of_pixel[None, None, :]) * 256).astype(np.int32)
+    return ((plane * part.num_atoms + part.atom_of_pixel[None, None, :]) * bins).astype(np.int32)
 
 
 def colour_iou(histograms: np.ndarray) -> np.ndarray:
@@ -381,11 +393,18 @@ class AppearanceStatistics:
 DOMINANT_COLOUR_RULES = ("bins", "triplet")
 
 
-def appearance_statistics(frames: np.ndarray, *, dominant_colour: str = "bins") -> AppearanceStatistics:
+def appearance_statistics(
+    frames: np.ndarray, *, dominant_colour: str = "bins", colour_bins: int = 256
+) -> AppearanceStatistics:
     """The 13 appearance labels of ``frames`` uint8 (T, S, S, 3) RGB (eqs. 4–5 and the dominant colours).
 
     ``dominant_colour``: ``"bins"`` (the paper: majority of the 8 colour bins) or
     ``"triplet"`` (the official code: bin of the most frequent exact RGB value).
+    ``colour_bins``: histogram bins per channel for the IoU (256, every value, in
+    the official code). With 256 bins, a background whose brightness drifts by a
+    level per frame (noise, compression, SynthMotion's lighting) has almost no
+    overlap over 16 frames and every block's IoU is near 0; coarser bins
+    (e.g. 16) make the diversity labels describe what visibly changes.
     """
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[1] != frames.shape[2] or frames.dtype != np.uint8:
@@ -393,7 +412,7 @@ def appearance_statistics(frames: np.ndarray, *, dominant_colour: str = "bins") 
     if dominant_colour not in DOMINANT_COLOUR_RULES:
         raise VidsslError(f"dominant_colour: expected one of {DOMINANT_COLOUR_RULES}, got {dominant_colour!r}")
     part = partition(frames.shape[1])
-    iou = colour_iou(colour_histograms(frames, part))
+    iou = colour_iou(colour_histograms(frames, part, colour_bins))
     if dominant_colour == "bins":
         counts = colour_counts(colour_codes(frames), part)
         colours = np.argmax(part.membership @ counts, axis=1)
@@ -439,14 +458,17 @@ class STSStatistics:
         return self.motion.difficulty
 
 
-def sts_statistics(frames: np.ndarray, flow: np.ndarray, *, dominant_colour: str = "bins") -> STSStatistics:
+def sts_statistics(
+    frames: np.ndarray, flow: np.ndarray, *, dominant_colour: str = "bins", colour_bins: int = 256
+) -> STSStatistics:
     """All 27 labels of a clip: ``frames`` uint8 (T, S, S, 3) RGB and its ``flow`` (T−1, S, S, 2)."""
     if flow.shape[0] != frames.shape[0] - 1 or flow.shape[1:3] != frames.shape[1:3]:
         raise VidsslError(
             f"flow: expected {frames.shape[0] - 1} flows of {frames.shape[1]}x{frames.shape[2]} for "
             f"{frames.shape[0]} frames, got shape {flow.shape}"
         )
-    return STSStatistics(motion_statistics(flow), appearance_statistics(frames, dominant_colour=dominant_colour))
+    appearance = appearance_statistics(frames, dominant_colour=dominant_colour, colour_bins=colour_bins)
+    return STSStatistics(motion_statistics(flow), appearance)
 
 
 # ---------------------------------------------------------------------------

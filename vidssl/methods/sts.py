@@ -97,4 +97,6 @@ class STS(nn.Module):
             motion_pred, appearance_pred = self.predicted_labels(motion, appearance)
             logs["acc_motion"] = (motion_pred == motion_labels).float().mean().item()
             logs["acc_appearance"] = (appearance_pred == appearance_labels).float().mean().item()
+        if "curriculum_stage" in batch:  # 1 while only the easier half is shown (eq. 7), then 2
+            logs["curriculum_stage"] = float(torch.as_tensor(batch["curriculum_stage"]).float().mean())
         return loss, logs

@@ -43,7 +43,13 @@ from vidssl.data.flow import (
 )
 from vidssl.data.pretext.clips import Reader, Record, check_has_frames, check_int_at_least
 from vidssl.data.sampling import FIT_RULES, fit_to_video, non_overlapping_clip_starts, random_clip_start
-from vidssl.data.statistics import DOMINANT_COLOUR_RULES, STSStatistics, check_square_size, sts_statistics
+from vidssl.data.statistics import (
+    DOMINANT_COLOUR_RULES,
+    STSStatistics,
+    check_colour_bins,
+    check_square_size,
+    sts_statistics,
+)
 from vidssl.data.transforms import functional as F
 from vidssl.errors import CorruptVideoError, VidsslError
 
@@ -102,6 +108,7 @@ class STSSampler:
         flow_bound, flow_template: quantisation bound and file names of those frames.
         flow_cache: an :class:`ArrayCache` for the computed flow of each clip, or None.
         dominant_colour: ``"bins"`` (paper) or ``"triplet"`` (official code).
+        colour_bins: histogram bins per channel of the colour-diversity IoU (256 official).
         short_video: ``"loop"`` or ``"clamp"`` for videos shorter than a clip.
 
     Example::
@@ -125,6 +132,7 @@ class STSSampler:
         flow_template: str = FLOW_TEMPLATE,
         flow_cache: ArrayCache | None = None,
         dominant_colour: str = "bins",
+        colour_bins: int = 256,
         short_video: str = "loop",
     ) -> None:
         check_int_at_least("clip.frames", clip_len, 2)
@@ -144,12 +152,13 @@ class STSSampler:
         self.estimator = FlowEstimator(flow)
         self.flow_root, self.flow_bound, self.flow_template = flow_root, float(flow_bound), flow_template
         self.flow_cache = flow_cache
+        self.colour_bins = check_colour_bins(colour_bins)
 
     def __repr__(self) -> str:
         return (
             f"STSSampler(clip_len={self.clip_len}, size={self.size}, resize={self.resize}, flip_p={self.flip_p}, "
             f"clips={self.clips!r}, flow={self.estimator.method!r}, flow_root={self.flow_root!r}, "
-            f"flow_cache={self.flow_cache!r}, dominant_colour={self.dominant_colour!r})"
+            f"flow_cache={self.flow_cache!r}, dominant_colour={self.dominant_colour!r}, colour_bins={self.colour_bins})"
         )
 
     # -- frame indices -------------------------------------------------------------------------
@@ -218,7 +227,7 @@ class STSSampler:
         if flipped:
             frames, flow = flip_frames_and_flow(frames, flow)
         frames, flow = np.ascontiguousarray(frames), np.ascontiguousarray(flow)
-        statistics = sts_statistics(frames, flow, dominant_colour=self.dominant_colour)
+        statistics = sts_statistics(frames, flow, dominant_colour=self.dominant_colour, colour_bins=self.colour_bins)
         return STSView(frames, flow, statistics, indices, top, left, flipped)
 
     def __call__(self, record: Record, reader: Reader, rng: np.random.Generator) -> dict[str, torch.Tensor]:
