@@ -190,8 +190,10 @@ class STSSampler:
             if cached is not None and cached.shape == (len(indices) - 1, *self.resize, 2):
                 return cached.astype(np.float32)
         flow = self.estimator(frames)
-        if description is not None:
-            self.flow_cache.put(description, flow.astype(np.float16))
+        if description is not None:  # label the stored (float16) copy, so a later hit gives the same labels
+            stored = flow.astype(np.float16)
+            self.flow_cache.put(description, stored)
+            return stored.astype(np.float32)
         return flow
 
     def _extracted_flow(self, record: Record, indices: np.ndarray) -> np.ndarray:
