@@ -101,10 +101,21 @@ def test_estimator_pickles_after_use_and_still_works(method):
     frames = translated_clip(2, 1)
     before = estimator(frames)  # creates the OpenCV engine (DIS), which cannot be pickled
     clone = pickle.loads(pickle.dumps(estimator))
-    assert clone.method == method and clone._engine is None
+    assert clone.method == method and clone._engines == {}
     after = clone(frames)
     np.testing.assert_allclose(after, before, atol=1e-4)
     assert estimator(frames).shape == before.shape  # the original keeps working too
+
+
+@pytest.mark.parametrize("method", ["dis_fast", "dis_ultrafast"])
+def test_flow_of_a_large_clip_does_not_depend_on_a_small_clip_seen_before(method):
+    """A DIS engine keeps the finest pyramid scale it picked for a small image; one engine per size avoids it."""
+    large = translated_clip(2, 1)
+    small = np.ascontiguousarray(large[:, :40, :53])
+    fresh = FlowEstimator(method)(large)
+    used = FlowEstimator(method)
+    used(small)
+    np.testing.assert_array_equal(used(large), fresh)
 
 
 def test_tvl1_without_opencv_contrib_names_the_package():

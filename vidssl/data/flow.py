@@ -59,7 +59,9 @@ class FlowEstimator:
 
     The OpenCV object is created on first use in each process (it cannot be
     pickled into DataLoader workers), single-threaded as the rest of the data
-    pipeline (one worker per core).
+    pipeline (one worker per core), and once per frame size: a DIS engine that
+    has seen a small image keeps the finer pyramid scale it chose for it, which
+    made later large frames 16× slower and their flow different.
 
     Example::
 
@@ -68,23 +70,25 @@ class FlowEstimator:
 
     def __init__(self, method: str = DEFAULT_FLOW) -> None:
         self.method = check_flow_method(method)
-        self._engine = None
+        self._engines: dict[tuple[int, int], object] = {}
 
     def __repr__(self) -> str:
         return f"FlowEstimator({self.method!r})"
 
     def __getstate__(self) -> dict:
-        return {"method": self.method, "_engine": None}
+        return {"method": self.method, "_engines": {}}
 
     def _calc(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
         if self.method == "farneback":
             return cv2.calcOpticalFlowFarneback(first, second, None, 0.5, 3, 15, 3, 5, 1.2, 0)
-        if self._engine is None:
+        engine = self._engines.get(first.shape)
+        if engine is None:
             if self.method == "tvl1":
-                self._engine = cv2.optflow.DualTVL1OpticalFlow_create()
+                engine = cv2.optflow.DualTVL1OpticalFlow_create()
             else:
-                self._engine = cv2.DISOpticalFlow_create(DIS_PRESETS[self.method])
-        return self._engine.calc(first, second, None)
+                engine = cv2.DISOpticalFlow_create(DIS_PRESETS[self.method])
+            self._engines[first.shape] = engine
+        return engine.calc(first, second, None)
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) < 2:

@@ -241,7 +241,8 @@ def prewitt_gradients(field: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def polar(dx: np.ndarray, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(magnitude, angle in degrees [0, 360)) with angles counter-clockwise on screen: +x 0°, up 90°."""
     magnitude = np.sqrt(dx * dx + dy * dy)
-    angle = np.degrees(np.arctan2(-dy, dx)) % 360.0
+    angle = np.degrees(np.arctan2(-dy, dx))
+    angle[angle < 0] += 360.0  # [-180, 180] -> [0, 360)
     return magnitude, angle
 
 
