@@ -29,7 +29,7 @@ from vidssl.data.flow import (
 )
 from vidssl.errors import CorruptVideoError, VidsslError
 
-ON_THE_FLY = ("dis_ultrafast", "dis_fast", "dis_medium", "farneback")
+ON_THE_FLY = ("dis_ultrafast", "dis_fast", "dis_medium", "farneback") + (("tvl1",) if tvl1_available() else ())
 HEIGHT, WIDTH, PAD = 72, 96, 12  # H != W so a swapped axis changes the shape
 PNG_TEMPLATE = "flow_{}_{:05d}.png"
 
