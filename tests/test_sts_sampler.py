@@ -400,8 +400,7 @@ def test_first_call_computes_and_stores_the_flow_and_later_calls_read_it(cached)
 
 
 def test_a_cache_hit_gives_exactly_the_view_of_the_miss_that_filled_it(cached):
-    """The miss labels the clip with the float32 flow it computed; the hit must see the same flow (today it
-    reads back the float16 copy, so the difficulty of a clip changes after its first epoch)."""
+    """The miss labels the clip with the flow it stores (float16), so the hit sees the same flow and labels."""
     sampler = cached.make(flow="dis_medium")
     reader = MovingSquareReader(14, 16, height=40, width=56, side=8, dx=2, dy=1)
     miss = sampler.view(cached.record, reader, None)
@@ -424,7 +423,10 @@ def test_changed_clip_settings_or_video_miss_the_cache(cached):
     other_size = cached.make(resize=(48, 64))
     other_size(cached.record, cached.reader, rng)
     assert other_size.estimator.calls == 1
-    assert len(npy_files(cached.folder)) == 4
+    other_frames = cached.make(frame_source={"reader": "pyav", "cache_short_side": 48})  # same file, read smaller
+    other_frames(cached.record, cached.reader, rng)
+    assert other_frames.estimator.calls == 1
+    assert len(npy_files(cached.folder)) == 5
     # the video is replaced: new content and size
     cached.video.write_bytes(b"another video altogether")
     sampler(cached.record, cached.reader, rng)

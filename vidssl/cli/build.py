@@ -124,9 +124,11 @@ def corp_num_clips(method: MethodConfig) -> int:
     return 4 if method.name == "corp_m" else 2
 
 
-def build_pretext_sampler(method: MethodConfig, clip: ClipConfig, *, modality: str = "rgb"):
-    """The sampler of ``method.name``: TransRank's N transformed clips, SRO's segment clips, VCOP's tuples or
-    CORP's K clips per video."""
+def build_pretext_sampler(
+    method: MethodConfig, clip: ClipConfig, *, modality: str = "rgb", frame_source: dict | None = None
+):
+    """The sampler of ``method.name``: TransRank's N transformed clips, SRO's segment clips, VCOP's tuples,
+    CORP's K clips per video or STS's clip and statistics (``frame_source``: :func:`frame_source`)."""
     _check_method_name(method)
     if method.name == "transrank":
         return TransRankSampler(
@@ -147,7 +149,7 @@ def build_pretext_sampler(method: MethodConfig, clip: ClipConfig, *, modality: s
             augment=build_augment(clip),
         )
     if method.name == "sts":
-        return build_sts_sampler(method, clip, modality=modality)
+        return build_sts_sampler(method, clip, modality=modality, frame_source=frame_source)
     if method.name == "vcop":
         return VCOPSampler(
             clip_len=frames_for_modality(clip.frames, modality),
@@ -168,8 +170,16 @@ def build_pretext_sampler(method: MethodConfig, clip: ClipConfig, *, modality: s
     )
 
 
-def build_sts_sampler(method: MethodConfig, clip: ClipConfig, *, modality: str = "rgb") -> STSSampler:
-    """STS's clip + labels sampler; ``method.flow_cache`` keeps computed flow in ``$VIDSSL_CACHE/sts-flow``."""
+def frame_source(data: DataConfig) -> dict:
+    """What decides the pixels a reader returns for a record, beyond the file: part of every cache key built on them."""
+    return {"reader": data.reader, "cache_short_side": data.cache_short_side, "frame_template": data.frame_template}
+
+
+def build_sts_sampler(
+    method: MethodConfig, clip: ClipConfig, *, modality: str = "rgb", frame_source: dict | None = None
+) -> STSSampler:
+    """STS's clip + labels sampler; ``method.flow_cache`` keeps computed flow in ``$VIDSSL_CACHE/sts-flow``,
+    keyed also by ``frame_source`` (the same file read at another size gives other flow)."""
     if modality != "rgb":
         raise VidsslError(f"model.modality={modality!r}: STS labels describe RGB clips; use modality rgb")
     if clip.resize is None:
@@ -188,6 +198,7 @@ def build_sts_sampler(method: MethodConfig, clip: ClipConfig, *, modality: str =
         dominant_colour=method.dominant_colour,
         colour_bins=method.colour_bins,
         short_video=clip.short_video,
+        frame_source=frame_source,
     )
 
 
@@ -198,15 +209,17 @@ def build_pretext_dataset(cfg: RunConfig, records: list, reader, *, progress: bo
     video; with a ``method.curriculum`` the dataset is wrapped in the single-step
     pacing of eq. (7), after scoring every sample once (cached).
     """
-    sampler = build_pretext_sampler(cfg.method, cfg.clip, modality=cfg.model.modality)
+    source = frame_source(cfg.data)
+    sampler = build_pretext_sampler(cfg.method, cfg.clip, modality=cfg.model.modality, frame_source=source)
     if cfg.method.name == "sts" and cfg.method.clips == "fixed":
         records = fixed_clip_records(records, clip_len=cfg.clip.frames)
     dataset = VideoDataset(records, reader, sampler, seed=cfg.train.seed)
     if cfg.method.name != "sts" or cfg.method.curriculum == "none":
         return dataset
     settings = {"size": sampler.size, "resize": sampler.resize, "clip_len": sampler.clip_len,
-                "clips": sampler.clips, "flow": sampler.estimator.method, "flow_root": sampler.flow_root,
-                "flow_bound": sampler.flow_bound}
+                "clips": sampler.clips, "short_video": sampler.short_video, "flow": sampler.estimator.method,
+                "flow_root": sampler.flow_root, "flow_bound": sampler.flow_bound, "flow_template": sampler.flow_template,
+                "frames": source}
     scores = score_samples(records, reader, sampler.difficulty, settings=settings,
                            cache=ArrayCache(cache_root() / "sts-scores"), workers=cfg.train.workers,
                            progress=progress and cfg.train.progress)

@@ -9,7 +9,7 @@
   alone until step t, then the whole set. :class:`CurriculumDataset` keeps
   every epoch the length of the whole set, so the schedule, DDP sharding and
   resumption are unchanged: a stage-1 epoch draws its samples from S₁ only
-  (each easy sample about twice). t is either an epoch (``switch="epoch"``,
+  (each easy sample twice, with independent crops and flips). t is either an epoch (``switch="epoch"``,
   ``switch_epoch``) or "when the model has converged on S₁" (``"plateau"``):
   the first epoch after the epoch loss has improved by less than
   ``min_delta`` (relative) for ``patience`` epochs. The stage is a pure
@@ -90,6 +90,8 @@ class CurriculumDataset(torch.utils.data.Dataset):
         for key, value in (("method.curriculum_epoch", switch_epoch), ("method.curriculum_patience", patience)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise VidsslError(f"{key}: expected an integer >= 1, got {value!r}")
+        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or not 0 <= min_delta < 1:
+            raise VidsslError(f"method.curriculum_min_delta: expected a relative improvement in [0, 1), got {min_delta!r}")
         self.dataset = dataset
         self.scores = np.asarray(scores, dtype=np.float64)
         self.easy = easier_half(self.scores)
@@ -124,10 +126,18 @@ class CurriculumDataset(torch.utils.data.Dataset):
             return int(self.easy[index % len(self.easy)])
         return index
 
+    def draw_of(self, index: int) -> int:
+        """0 for a sample's first showing in the epoch, 1 for its second (stage 1 shows each easy sample twice)."""
+        return index // len(self.easy) if self.stage == 1 else 0
+
     def __getitem__(self, index: int) -> Any:
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} samples")
-        sample = self.dataset[self.source_index(index)]
+        source, draw = self.source_index(index), self.draw_of(index)
+        if draw and callable(getattr(self.dataset, "sample", None)):  # a second crop and flip, not a copy
+            sample = self.dataset.sample(source, draw=draw)
+        else:
+            sample = self.dataset[source]
         if isinstance(sample, dict):
             sample["curriculum_stage"] = self.stage
         return sample

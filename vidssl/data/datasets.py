@@ -610,14 +610,20 @@ class VideoDataset(torch.utils.data.Dataset):
         self.epoch = epoch
 
     def __getitem__(self, index: int) -> dict:
+        return self.sample(index)
+
+    def sample(self, index: int, *, draw: int = 0) -> dict:
+        """Sample ``index``; ``draw`` > 0 gives the same video another independent draw in this epoch
+        (rng ``[seed, epoch, index, draw]``), for wrappers that show a sample more than once per epoch."""
         count = len(self.records)
         if not 0 <= index < count:
             raise IndexError(f"index {index} out of range for {count} videos")
         first_error = None
+        stream = [self.seed, self.epoch, index] + ([draw] if draw else [])
         for skipped in range(count):
             video_index = (index + skipped) % count
             record = self.records[video_index]
-            rng = np.random.default_rng([self.seed, self.epoch, index])
+            rng = np.random.default_rng(stream)
             try:
                 sample = self.sampler(record, self.reader, rng)
             except CorruptVideoError as err:

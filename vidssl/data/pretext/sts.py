@@ -110,6 +110,8 @@ class STSSampler:
         flow_cache: an :class:`ArrayCache` for the computed flow of each clip, or None.
         dominant_colour: ``"bins"`` (paper) or ``"triplet"`` (official code).
         colour_bins: histogram bins per channel of the colour-diversity IoU (256 official).
+        frame_source: what else decides the reader's pixels (reader kind, frame-cache size); part of
+            the flow cache key, so flow computed from frames read another way is never reused.
         short_video: ``"loop"`` or ``"clamp"`` for videos shorter than a clip.
 
     Example::
@@ -135,6 +137,7 @@ class STSSampler:
         dominant_colour: str = "bins",
         colour_bins: int = 256,
         short_video: str = "loop",
+        frame_source: dict | None = None,
     ) -> None:
         check_int_at_least("clip.frames", clip_len, 2)
         self.size = check_square_size(size)
@@ -154,6 +157,7 @@ class STSSampler:
         self.flow_root, self.flow_bound, self.flow_template = flow_root, float(flow_bound), flow_template
         self.flow_cache = flow_cache
         self.colour_bins = check_colour_bins(colour_bins)
+        self.frame_source = dict(frame_source or {})
 
     def __repr__(self) -> str:
         return (
@@ -186,7 +190,8 @@ class STSSampler:
         description = None
         if self.flow_cache is not None:
             description = {"version": FLOW_CACHE_VERSION, "source": file_fingerprint(record.path),
-                           "indices": indices, "resize": self.resize, "flow": self.estimator.method}
+                           "frames": self.frame_source, "indices": indices, "resize": self.resize,
+                           "flow": self.estimator.method}
             cached = self.flow_cache.get(description)
             if cached is not None and cached.shape == (len(indices) - 1, *self.resize, 2):
                 return cached.astype(np.float32)
