@@ -317,36 +317,30 @@ def test_training_step_in_train_mode_matches_the_loss_of_the_same_forward(target
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
-def test_the_method_learns_a_fixed_batch():
-    method = make_sts("classification")
-    batch = sts_batch(seed=5, batch=4)
-    optimizer = torch.optim.AdamW(method.parameters(), lr=3e-3, weight_decay=0.0)
+def train_on_one_batch(method, batch, *, lr, steps=30):
+    """AdamW steps on the same batch; (losses, [(acc_motion, acc_appearance)] per step)."""
+    optimizer = torch.optim.AdamW(method.parameters(), lr=lr, weight_decay=0.0)
     method.train()
     losses, accuracies = [], []
-    for _ in range(30):
+    for _ in range(steps):
         loss, logs = method.training_step(batch)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
         accuracies.append((logs["acc_motion"], logs["acc_appearance"]))
+    return losses, accuracies
+
+
+def test_the_method_learns_a_fixed_batch():
+    losses, accuracies = train_on_one_batch(make_sts("classification"), sts_batch(seed=5, batch=4), lr=3e-3)
     assert losses[-1] < 0.1 * losses[0], losses
     assert max(accuracies[0]) < 0.5, accuracies[0]  # chance level at the start: 1/4 to 1/16 per label
     assert min(accuracies[-1]) >= 0.9, accuracies[-1]
 
 
 def test_regression_method_learns_a_fixed_batch():
-    method = make_sts("regression_2d")
-    batch = sts_batch(seed=6, batch=4)
-    optimizer = torch.optim.AdamW(method.parameters(), lr=1e-2, weight_decay=0.0)
-    method.train()
-    losses = []
-    for _ in range(30):
-        loss, _ = method.training_step(batch)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    losses, _ = train_on_one_batch(make_sts("regression_2d"), sts_batch(seed=6, batch=4), lr=1e-2)
     assert losses[-1] < 0.1 * losses[0], losses
 
 

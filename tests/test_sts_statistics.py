@@ -645,38 +645,26 @@ def test_only_static_block_is_the_least_diverse_of_pattern1(block):
     assert labels[3] == MAGENTA
 
 
-@pytest.mark.parametrize("ring", range(4))
-def test_flickering_ring_is_the_most_diverse_of_pattern2(ring):
-    frames = paint_flicker(static_clip(np.random.default_rng(ring)), spec_masks(S)[1][ring])
+RINGS_AND_TRIANGLES = [(2, ring) for ring in range(4)] + [(3, triangle) for triangle in range(8)]
+
+
+@pytest.mark.parametrize("pattern, block", RINGS_AND_TRIANGLES)
+def test_flickering_ring_or_triangle_is_the_most_diverse_of_its_pattern(pattern, block):
+    frames = paint_flicker(static_clip(np.random.default_rng(block)), spec_masks(S)[pattern - 1][block])
     labels = appearance_statistics(frames).labels
-    assert labels[4] == ring and labels[5] == RED
+    slot = 4 * (pattern - 1)
+    assert labels[slot] == block and labels[slot + 1] == RED
 
 
-@pytest.mark.parametrize("ring", range(4))
-def test_only_static_ring_is_the_least_diverse_of_pattern2(ring):
-    rng = np.random.default_rng(ring)
-    mask = spec_masks(S)[1][ring]
+@pytest.mark.parametrize("pattern, block", RINGS_AND_TRIANGLES)
+def test_only_static_ring_or_triangle_is_the_least_diverse_of_its_pattern(pattern, block):
+    rng = np.random.default_rng(block)
+    mask = spec_masks(S)[pattern - 1][block]
     frames = mildly_flickering_clip(rng)
     frames[:, mask] = static_clip(rng, MAGENTAISH)[:, mask]
     labels = appearance_statistics(frames).labels
-    assert labels[6] == ring and labels[7] == MAGENTA
-
-
-@pytest.mark.parametrize("triangle", range(8))
-def test_flickering_triangle_is_the_most_diverse_of_pattern3(triangle):
-    frames = paint_flicker(static_clip(np.random.default_rng(triangle)), spec_masks(S)[2][triangle])
-    labels = appearance_statistics(frames).labels
-    assert labels[8] == triangle and labels[9] == RED
-
-
-@pytest.mark.parametrize("triangle", range(8))
-def test_only_static_triangle_is_the_least_diverse_of_pattern3(triangle):
-    rng = np.random.default_rng(triangle)
-    mask = spec_masks(S)[2][triangle]
-    frames = mildly_flickering_clip(rng)
-    frames[:, mask] = static_clip(rng, MAGENTAISH)[:, mask]
-    labels = appearance_statistics(frames).labels
-    assert labels[10] == triangle and labels[11] == MAGENTA
+    slot = 4 * (pattern - 1) + 2
+    assert labels[slot] == block and labels[slot + 1] == MAGENTA
 
 
 # ===========================================================================
