@@ -1,4 +1,4 @@
-"""``vidssl eval retrieval|finetune|linear``: one protocol on one backbone, results.json written.
+"""``vidssl eval retrieval|finetune|linear|sync|order``: one protocol on one backbone, results.json written.
 
 With ``--fuse RUN2`` the protocol runs on two streams, RUN's backbone and
 RUN2's (each in its own run's ``model.modality``), and also scores their fusion
@@ -16,12 +16,14 @@ import torch
 from vidssl.cli import build
 from vidssl.cli.commands import eval_data_config, load_backbone, load_run_config, random_init_backbone
 from vidssl.config.schema import RunConfig
+from vidssl.data.transforms import EvalTransform
 from vidssl.engine.distributed import resolve_device
 from vidssl.engine.trainer import TrainConfig
 from vidssl.eval.features import EvalClips
 from vidssl.eval.finetune import default_finetune_augment, finetune, fused_video_accuracy
 from vidssl.eval.linear_probe import linear_probe
 from vidssl.eval.retrieval import evaluate_retrieval, evaluate_retrieval_streams
+from vidssl.eval.temporal import temporal_probe
 from vidssl.errors import VidsslError
 from vidssl.fileio import write_json_atomic
 
@@ -55,6 +57,9 @@ def evaluate_command(
         results = run_retrieval(cfg, backbone, data)
     elif protocol == "linear":
         results = run_linear_probe(cfg, backbone, data)
+    elif protocol in ("sync", "order"):
+        results = run_temporal_task(cfg, backbone, data, protocol)
+        results.pop("history", None)
     else:
         results = drop_arrays(run_finetune(cfg, backbone, data, out_dir / "finetune"))
     write_json_atomic(out_dir / f"eval_{protocol}.json", results, indent=2)
@@ -177,6 +182,17 @@ def run_linear_probe(cfg: RunConfig, backbone, data: dict, *, progress: bool = T
         num_classes=len(data["classes"]), cfg=e.linear, layer=e.layer, pooling=e.pooling, seed=cfg.train.seed,
         device=resolve_device(cfg.train.device), batch_size=e.batch_size, workers=cfg.train.workers,
         progress=progress,
+    )
+
+
+def run_temporal_task(cfg: RunConfig, backbone, data: dict, task: str, *, progress: bool = True) -> dict:
+    """TransRank appendix A.1's Sync or Order on the frozen backbone's ``layer4`` (``eval.temporal``)."""
+    e = cfg.eval
+    return temporal_probe(
+        backbone, data["train"], data["test"], data["reader"], task, clip_len=e.frames,
+        transform=EvalTransform(e.size, resize_short=e.resize_short), cfg=e.temporal, modality=cfg.model.modality,
+        seed=cfg.train.seed, device=resolve_device(cfg.train.device), batch_size=e.batch_size,
+        workers=cfg.train.workers, progress=progress,
     )
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from vidssl.engine.trainer import TrainConfig
 from vidssl.eval.linear_probe import LinearProbeConfig
+from vidssl.eval.temporal import TemporalProbeConfig
 
 
 @dataclass
@@ -218,7 +219,7 @@ class FinetuneConfig:
 
 @dataclass
 class EvalConfig:
-    """Feature extraction and the retrieval / finetune / linear-probe protocols."""
+    """Feature extraction and the retrieval / finetune / linear-probe / temporal-task (sync, order) protocols."""
 
     format: str | None = None  # dataset of the downstream task; None = same as data
     root: str | None = None
@@ -234,6 +235,7 @@ class EvalConfig:
     batch_size: int = 16
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     linear: LinearProbeConfig = field(default_factory=LinearProbeConfig)
+    temporal: TemporalProbeConfig = field(default_factory=TemporalProbeConfig)  # Sync / Order MLP probes
 
 
 @dataclass
