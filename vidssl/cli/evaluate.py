@@ -1,4 +1,4 @@
-"""``vidssl eval retrieval|finetune|linear|sync|order``: one protocol on one backbone, results.json written.
+"""``vidssl eval retrieval|finetune|linear|sync|order|motion``: one protocol on one backbone, results.json written.
 
 With ``--fuse RUN2`` the protocol runs on two streams, RUN's backbone and
 RUN2's (each in its own run's ``model.modality``), and also scores their fusion
@@ -22,6 +22,7 @@ from vidssl.engine.trainer import TrainConfig
 from vidssl.eval.features import EvalClips
 from vidssl.eval.finetune import default_finetune_augment, finetune, fused_video_accuracy
 from vidssl.eval.linear_probe import linear_probe
+from vidssl.eval.motion_types import MOTION_TYPES, motion_type_mapping
 from vidssl.eval.retrieval import evaluate_retrieval, evaluate_retrieval_streams
 from vidssl.eval.temporal import temporal_probe
 from vidssl.errors import VidsslError
@@ -60,6 +61,9 @@ def evaluate_command(
     elif protocol in ("sync", "order"):
         results = run_temporal_task(cfg, backbone, data, protocol)
         results.pop("history", None)
+    elif protocol == "motion":
+        results = drop_arrays(run_finetune(cfg, backbone, motion_task_data(cfg, data), out_dir / "finetune_motion"))
+        results.update(task="motion", types=list(MOTION_TYPES))
     else:
         results = drop_arrays(run_finetune(cfg, backbone, data, out_dir / "finetune"))
     write_json_atomic(out_dir / f"eval_{protocol}.json", results, indent=2)
@@ -183,6 +187,16 @@ def run_linear_probe(cfg: RunConfig, backbone, data: dict, *, progress: bool = T
         device=resolve_device(cfg.train.device), batch_size=e.batch_size, workers=cfg.train.workers,
         progress=progress,
     )
+
+
+def motion_task_data(cfg: RunConfig, data: dict) -> dict:
+    """``data`` with every video labelled by its class's motion type (TransRank appendix A.1, Table 10)."""
+    types = motion_type_mapping(data["classes"], eval_data_config(cfg).format)
+
+    def relabel(records):
+        return [dataclasses.replace(record, label=types[record.label]) for record in records]
+
+    return {**data, "train": relabel(data["train"]), "test": relabel(data["test"]), "classes": list(MOTION_TYPES)}
 
 
 def run_temporal_task(cfg: RunConfig, backbone, data: dict, task: str, *, progress: bool = True) -> dict:

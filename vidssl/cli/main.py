@@ -68,7 +68,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=run_pretrain)
 
     p = sub.add_parser("eval", help="evaluate a pretrained backbone")
-    p.add_argument("protocol", choices=["retrieval", "finetune", "linear", "sync", "order"])
+    p.add_argument("protocol", choices=["retrieval", "finetune", "linear", "sync", "order", "motion"])
     p.add_argument("backbone", help="run folder or backbone.pt ('random' for a random init)")
     p.add_argument("--config", default=None, help="config for data/eval settings (default: the run's config.yaml)")
     p.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. eval.num_clips=5")
