@@ -1,4 +1,4 @@
-"""``vidssl`` command line: synth | pretrain | eval | analyze | quickstart | info.
+"""``vidssl`` command line: synth | pretrain | eval | analyze | embed | search | quickstart | export | info.
 
 Bad input ends with one line ``error: …`` on stderr and exit code 2; ``--debug``
 shows the traceback instead.
@@ -107,11 +107,45 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--frame-template", default="img_{:05d}.jpg", help="file names of a frame folder's frames")
     p.set_defaults(run=run_analyze_sts)
 
+    p = sub.add_parser("embed", help="one vector per video of a folder: features.npy + features.json index (resumable)")
+    p.add_argument("ckpt", metavar="CKPT", help="run folder, its backbone.pt or checkpoints/last.pt")
+    p.add_argument("videos_dir", metavar="VIDEOS_DIR", help="folder searched recursively for videos and frame folders")
+    p.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. eval.pooling=vcop train.device=cpu")
+    p.add_argument("--out", required=True, help="features file: .npy (.parquet with pyarrow); index: same name, .json")
+    p.add_argument("--layer", default=None, help="backbone tap: stem, layer1..layer4 or pool (default: eval.layer)")
+    p.add_argument("--clips", type=int, default=None, help="clips per video, averaged (default: eval.num_clips)")
+    p.add_argument("--frames", type=int, default=None, help="frames per clip (default: eval.frames)")
+    p.add_argument("--size", type=int, default=None,
+                   help="crop side; the short side is resized in the config's ratio (default: eval.size)")
+    p.add_argument("--config", default=None, help="config of the eval settings (default: the run's config.yaml)")
+    p.add_argument("--chunk", type=int, default=128, help="videos per resumable chunk (default: 128)")
+    p.add_argument("--force", action="store_true",
+                   help="recompute: ignore a finished OUT, discard partial work made with other settings")
+    p.set_defaults(run=run_embed)
+
+    p = sub.add_parser("search", help="nearest videos of a features.npy to a query video (cosine similarity)")
+    p.add_argument("features", help="features file written by vidssl embed (its .json index next to it)")
+    p.add_argument("query", metavar="QUERY_VIDEO", help="a video of the index, or any video file or frame folder")
+    p.add_argument("-k", type=int, default=10, help="number of results (default: 10)")
+    p.add_argument("--ckpt", default=None, help="checkpoint to embed a new query (default: the one the index records)")
+    p.add_argument("--sheet", default=None, metavar="PNG", help="also draw a contact sheet of middle frames")
+    p.set_defaults(run=run_search)
+
     p = sub.add_parser("quickstart", help="the 10-minute CPU demo: SynthMotion → TransRank-T → eval vs random init")
     p.add_argument("--out", default="vidssl-quickstart", help="output folder")
     p.add_argument("--config", default="quickstart", help="config (default: the packaged quickstart config)")
     p.add_argument("overrides", nargs="*", help="section.key=value overrides")
     p.set_defaults(run=run_quickstart)
+
+    p = sub.add_parser("export", help="a pretrained backbone as torchvision weights, TorchScript or ONNX")
+    p.add_argument("ckpt", metavar="CKPT", help="run folder, backbone.pt, or RUN/checkpoints/last.pt")
+    p.add_argument("--to", required=True, metavar="FORMAT", help="torchvision, torchscript or onnx")
+    p.add_argument("--out", default=None, help="output file (default: backbone_<FORMAT>.pt or backbone.onnx in the run)")
+    p.add_argument("--frames", type=int, default=16, help="frames of the trace/check clip (default: 16)")
+    p.add_argument("--size", type=int, default=112, help="side of the trace/check clip (default: 112)")
+    p.add_argument("--num-classes", type=int, default=None,
+                   help="--to torchvision: classes of the added, untrained classifier (default: 400)")
+    p.set_defaults(run=run_export)
 
     p = sub.add_parser("info", help="versions, devices and packaged configs")
     p.set_defaults(run=run_info)
@@ -185,10 +219,46 @@ def run_analyze_sts(args) -> int:
     return 0
 
 
+def run_embed(args) -> int:
+    from vidssl.cli.embed import embed_command, format_embed_summary, partial_dir
+
+    try:
+        summary = embed_command(
+            args.ckpt, args.videos_dir, out=args.out, layer=args.layer, clips=args.clips, frames=args.frames,
+            size=args.size, config=args.config, overrides=args.overrides, chunk=args.chunk, force=args.force,
+        )
+    except KeyboardInterrupt:
+        print(f"interrupted: finished chunks are in {partial_dir(Path(args.out))}; rerun the same command to "
+              f"continue", file=sys.stderr)
+        return 130
+    print(format_embed_summary(summary))
+    return 0
+
+
+def run_search(args) -> int:
+    from vidssl.cli.embed import format_search_table, search_command
+
+    summary = search_command(args.features, args.query, k=args.k, ckpt=args.ckpt, sheet=args.sheet)
+    print(format_search_table(summary))
+    if summary["sheet"]:
+        print(f"contact sheet: {summary['sheet']}")
+    return 0
+
+
 def run_quickstart(args) -> int:
     from vidssl.cli.quickstart import quickstart
 
     quickstart(args.out, config=args.config, overrides=args.overrides)
+    return 0
+
+
+def run_export(args) -> int:
+    from vidssl.cli.export import export_command, format_export_summary
+
+    summary = export_command(
+        args.ckpt, to=args.to, out=args.out, frames=args.frames, size=args.size, num_classes=args.num_classes
+    )
+    print("\n".join(format_export_summary(summary)))
     return 0
 
 
