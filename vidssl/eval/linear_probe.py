@@ -54,6 +54,32 @@ def half_cosine_lr(step: int, total_steps: int, base_lr: float) -> float:
     return base_lr * 0.5 * (1.0 + math.cos(math.pi * step / max(total_steps, 1)))
 
 
+def train_on_features(
+    model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, *,
+    epochs: int, batch_size: int, base_lr: float, generator: torch.Generator,
+) -> list[dict[str, float]]:
+    """Cross-entropy on cached features: ``epochs`` shuffled passes of ``batch_size`` rows, half-cosine lr per step.
+
+    Returns one row per epoch: ``epoch``, mean ``loss``, the ``lr`` of its last step.
+    """
+    total_steps, step, history = epochs * math.ceil(len(x) / batch_size), 0, []
+    for epoch in range(epochs):
+        order = torch.randperm(len(x), generator=generator)
+        losses = []
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            for group in optimizer.param_groups:
+                group["lr"] = half_cosine_lr(step, total_steps, base_lr)
+            loss = F.cross_entropy(model(x[rows]), y[rows])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+            step += 1
+        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "lr": optimizer.param_groups[0]["lr"]})
+    return history
+
+
 def _check_config(cfg: LinearProbeConfig) -> None:
     for key in ("epochs", "batch_size"):
         value = getattr(cfg, key)
@@ -100,22 +126,8 @@ def train_linear_probe(
         layer.weight.uniform_(-bound, bound, generator=generator)
         layer.bias.uniform_(-bound, bound, generator=generator)
     optimizer = torch.optim.SGD(layer.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    steps_per_epoch = math.ceil(len(train_z) / cfg.batch_size)
-    total_steps, step, history = cfg.epochs * steps_per_epoch, 0, []
-    for epoch in range(cfg.epochs):
-        order = torch.randperm(len(train_z), generator=generator)
-        losses = []
-        for start in range(0, len(order), cfg.batch_size):
-            rows = order[start : start + cfg.batch_size]
-            for group in optimizer.param_groups:
-                group["lr"] = half_cosine_lr(step, total_steps, cfg.lr)
-            loss = F.cross_entropy(layer(train_z[rows]), labels[rows])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-            step += 1
-        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "lr": optimizer.param_groups[0]["lr"]})
+    history = train_on_features(layer, optimizer, train_z, labels, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                                base_lr=cfg.lr, generator=generator)
     with torch.no_grad():
         train_accuracy = (layer(train_z).argmax(1) == labels).float().mean().item()
         accuracy = (layer(test_z).argmax(1) == torch.from_numpy(test_y)).float().mean().item()

@@ -17,20 +17,18 @@ splits are balanced; the draws are deterministic (seed, split, video).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from vidssl.data.sampling import fit_to_video
 from vidssl.data.transforms import EvalTransform, to_model_input
 from vidssl.errors import VidsslError
 from vidssl.eval.features import ordered_loader, read_eval_clips, warn_invalid
-from vidssl.eval.linear_probe import zscore
+from vidssl.eval.linear_probe import train_on_features, zscore
 from vidssl.progress import progress_bar
 
 SYNC_SHIFTS = (-0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75)
@@ -190,22 +188,8 @@ def train_mlp_probe(
     labels = torch.from_numpy(np.asarray(train_y, dtype=np.int64))
     mlp = nn.Sequential(nn.Linear(train_z.shape[1], cfg.hidden), nn.ReLU(inplace=True), nn.Linear(cfg.hidden, num_classes))
     optimizer = torch.optim.AdamW(mlp.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    generator = torch.Generator().manual_seed(seed)
-    total = cfg.epochs * math.ceil(len(train_z) / cfg.batch_size)
-    step, history = 0, []
-    for epoch in range(cfg.epochs):
-        order, losses = torch.randperm(len(train_z), generator=generator), []
-        for start in range(0, len(order), cfg.batch_size):
-            rows = order[start:start + cfg.batch_size]
-            for group in optimizer.param_groups:
-                group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / total))
-            loss = F.cross_entropy(mlp(train_z[rows]), labels[rows])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-            step += 1
-        history.append({"epoch": epoch, "loss": float(np.mean(losses))})
+    history = train_on_features(mlp, optimizer, train_z, labels, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                                base_lr=cfg.lr, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
         train_accuracy = (mlp(train_z).argmax(1) == labels).float().mean().item()
         accuracy = (mlp(test_z).argmax(1) == torch.from_numpy(np.asarray(test_y))).float().mean().item()
