@@ -56,7 +56,7 @@ from vidssl import __version__
 from vidssl.cli.commands import load_backbone, load_run_config
 from vidssl.config.loading import apply_overrides, from_dict, to_dict
 from vidssl.config.schema import RunConfig
-from vidssl.data.datasets import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, VideoRecord, _index_file, _probe_all
+from vidssl.data.datasets import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, VideoRecord, index_path_for, probe_all
 from vidssl.data.transforms import EvalTransform, frames_for_modality
 from vidssl.data.video import FrameFolderReader, PyAVReader, probe, probe_frames
 from vidssl.engine.distributed import resolve_device
@@ -266,7 +266,7 @@ def probe_videos(root: Path, relative: Sequence[str], template: str) -> tuple[li
     shared, so videos that a pretraining run already probed are not probed again.
     """
     paths = [str(root / rel) for rel in relative]
-    metas, failures = _probe_all(paths, _index_file(None, root), template, progress=False)
+    metas, failures = probe_all(paths, index_path_for(None, root), template, progress=False)
     failed = [(rel, path) for rel, path in zip(relative, paths) if path not in metas]
     reasons = {rel: _reason(failure, path) for (rel, path), failure in zip(failed, failures)}
     records = [

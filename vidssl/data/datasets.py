@@ -113,8 +113,8 @@ def load_records(
             f"{_first_names(missing)}",
             stacklevel=2,
         )
-    index_file = _index_file(index_cache_dir, root_path)
-    metas, failures = _probe_all([path for path, _ in listed], index_file, frame_template, progress)
+    index_file = index_path_for(index_cache_dir, root_path)
+    metas, failures = probe_all([path for path, _ in listed], index_file, frame_template, progress)
     if failures:
         warnings.warn(
             f"{fmt}: skipped {len(failures)} of {len(listed)} videos that failed to probe: "
@@ -484,7 +484,7 @@ def default_index_dir() -> Path:
     return (Path(base).expanduser() if base else Path.home() / ".cache" / "vidssl") / "index"
 
 
-def _index_file(index_cache_dir: str | os.PathLike | None, root: Path) -> Path:
+def index_path_for(index_cache_dir: str | os.PathLike | None, root: Path) -> Path:
     """One index file per dataset root."""
     folder = Path(index_cache_dir).expanduser() if index_cache_dir is not None else default_index_dir()
     digest = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:16]
@@ -501,7 +501,7 @@ def _file_key(path: str, frame_template: str) -> dict[str, Any] | None:
     return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "template": template}
 
 
-def _probe_all(
+def probe_all(
     paths: list[str], index_file: Path, frame_template: str, progress: bool
 ) -> tuple[dict[str, VideoMeta], list[str]]:
     """Metadata of every path (from the index when still valid), and the paths that failed.
