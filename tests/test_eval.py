@@ -64,6 +64,35 @@ def test_recall_matches_brute_force_for_every_chunk_size(chunk):
     assert retrieval_recall(q, ql, g, gl, ks=ks, chunk=chunk) == expected
 
 
+def test_block_memory_budget_lowers_the_chunk_without_changing_results(monkeypatch):
+    from vidssl.eval import retrieval
+
+    q, ql, g, gl = _random_problem(0)  # 37 queries, 53 gallery items
+    ks = (1, 2, 5, 10, 20, 50)
+    sim = _cosine_matrix(q, g)
+    expected_idx = np.array([sorted(range(g.shape[0]), key=lambda j: (-row[j], j))[:10] for row in sim])
+    block_rows = []
+    original = retrieval._similarity_block
+
+    def spy(pairs, start, stop, buffer):
+        block_rows.append(stop - start)
+        return original(pairs, start, stop, buffer)
+
+    monkeypatch.setattr(retrieval, "_similarity_block", spy)
+    monkeypatch.setattr(retrieval, "BLOCK_BYTES", 4 * 53 * 3)  # room for 3 queries' similarities
+    assert retrieval_recall(q, ql, g, gl, ks=ks, chunk=4096) == _brute_force_recall(sim, ql, gl, ks)
+    assert block_rows == [3] * 12 + [1]
+    block_rows.clear()
+    values, indices = similarity_topk([(q, g)], 10, chunk=2)  # chunk below the budget's 3 is kept
+    assert block_rows == [2] * 18 + [1]
+    np.testing.assert_array_equal(indices, expected_idx)
+    np.testing.assert_allclose(values, np.take_along_axis(sim, expected_idx, axis=1), atol=1e-5)
+    monkeypatch.setattr(retrieval, "BLOCK_BYTES", 1)  # smaller than one row: one query per block
+    block_rows.clear()
+    assert retrieval_recall(q, ql, g, gl, ks=ks) == _brute_force_recall(sim, ql, gl, ks)
+    assert block_rows == [1] * 37
+
+
 def test_random_problem_is_not_degenerate():
     # guards the brute-force comparison above: recall must vary with k on these features
     q, ql, g, gl = _random_problem(0)

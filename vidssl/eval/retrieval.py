@@ -9,10 +9,14 @@ Two modalities (TransRank Table 12, e.g. RGB + RGBDiff) are combined by
 averaging their cosine-similarity matrices: :func:`retrieval_recall_multi` on
 features, :func:`evaluate_retrieval_streams` on one backbone per stream.
 
-The search is exact and works on blocks of ``chunk`` queries, so a 100k x 100k
-retrieval never holds the whole similarity matrix: per block, the similarities
-to the whole gallery, the ``max(ks)`` best gallery indices, their labels, and
-the hits.
+The search is exact and works on blocks of at most ``chunk`` queries, so a
+100k x 100k retrieval never holds the whole similarity matrix: per block, the
+similarities to the whole gallery, the ``max(ks)`` best gallery indices, their
+labels, and the hits. A block is also kept within :data:`BLOCK_BYTES` of
+float32 similarities (fewer queries per block for a large gallery: 671 for
+100k gallery videos), and one buffer is reused for every block. The products
+go through numpy's BLAS (its own threads, e.g. ``OPENBLAS_NUM_THREADS``), the
+top-k selection through torch's.
 
 Ties: gallery items with equal similarity are ranked lower gallery index first
 (a stable order), so results do not depend on the block size or on
@@ -33,6 +37,13 @@ from vidssl.errors import VidsslError
 from vidssl.eval.features import EvalClips, Features, extract_features
 
 DEFAULT_KS = (1, 5, 10, 20, 50)
+
+#: At most this many bytes of float32 similarities per block of queries: ``chunk``
+#: is lowered to ``BLOCK_BYTES // (4 * gallery size)`` queries (at least 1) when
+#: that is smaller. 256 MiB keeps a 100k x 100k retrieval of 512-d features at
+#: ~1.6 GiB of peak process memory (torch included), and larger blocks are at
+#: most ~5% faster (``benchmarks/eval_speed.py``).
+BLOCK_BYTES = 256 * 2**20
 
 FeaturePair = tuple[Any, Any]
 
@@ -85,34 +96,52 @@ def _stable_topk(sim: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]
     """Top-``k`` columns of each row of ``sim``, best first, ties broken by lower column index.
 
     ``torch.topk`` picks the right values but not a defined order among equal
-    ones; re-sort its answer by (-value, index). A row where more items equal
-    the k-th value than were kept (a tie across the cut) is redone with a full
-    stable sort, which is rare for real features.
+    ones: take its unsorted top ``k + 1`` (one more than asked, when there is
+    one) and sort that by (-value, index). A row whose (k+1)-th best value
+    equals its k-th (a tie across the cut, so which tied items were kept is
+    arbitrary) is redone with a full stable sort, which is rare for real features.
     """
-    values, indices = torch.topk(sim, k, dim=1, largest=True, sorted=True)
+    kept = min(k + 1, sim.shape[1])
+    values, indices = torch.topk(sim, kept, dim=1, largest=True, sorted=False)
     indices, by_index = torch.sort(indices, dim=1)
     values = torch.gather(values, 1, by_index)
     values, by_value = torch.sort(values, dim=1, descending=True, stable=True)
     indices = torch.gather(indices, 1, by_value)
+    if kept == k:  # the whole row was kept: no cut, no tie across it
+        return values, indices
 
-    kth = values[:, -1:]
-    tied_across_cut = (sim == kth).sum(dim=1) > (values == kth).sum(dim=1)
-    rows = tied_across_cut.nonzero().flatten()
-    if rows.numel():
-        full_values, full_indices = torch.sort(sim[rows], dim=1, descending=True, stable=True)
-        values[rows] = full_values[:, :k]
-        indices[rows] = full_indices[:, :k]
+    tied_across_cut = (values[:, k] == values[:, k - 1]).nonzero().flatten()
+    values, indices = values[:, :k].contiguous(), indices[:, :k].contiguous()
+    if tied_across_cut.numel():
+        full_values, full_indices = torch.sort(sim[tied_across_cut], dim=1, descending=True, stable=True)
+        values[tied_across_cut] = full_values[:, :k]
+        indices[tied_across_cut] = full_indices[:, :k]
     return values, indices
 
 
-def _similarity_block(pairs: list[tuple[torch.Tensor, torch.Tensor]], start: int, stop: int) -> torch.Tensor:
-    """Cosine similarities of queries ``start:stop`` to the whole gallery, averaged over modalities."""
-    block = pairs[0][0][start:stop] @ pairs[0][1].T
+def _similarity_block(
+    pairs: list[tuple[torch.Tensor, torch.Tensor]], start: int, stop: int, buffer: torch.Tensor
+) -> torch.Tensor:
+    """Cosine similarities of queries ``start:stop`` to the whole gallery, averaged over modalities.
+
+    Written into the first ``stop - start`` rows of ``buffer`` (no new block-sized tensor per block).
+    The first modality's product goes through numpy's BLAS (OpenBLAS in the numpy wheels, with its
+    own thread count): ~1.5x torch's MKL sgemm on AMD CPUs, the bulk of the retrieval time. Further
+    modalities are accumulated in place (``addmm_``), so they need no second block either.
+    """
+    block = buffer[: stop - start]
+    np.matmul(pairs[0][0][start:stop].numpy(), pairs[0][1].numpy().T, out=block.numpy())
     for query, gallery in pairs[1:]:
-        block += query[start:stop] @ gallery.T
+        block.addmm_(query[start:stop], gallery.T)
     if len(pairs) > 1:
         block /= len(pairs)
     return block
+
+
+def _blocks(num_queries: int, num_gallery: int, chunk: int) -> tuple[int, torch.Tensor]:
+    """Queries per block (``chunk``, lowered to fit :data:`BLOCK_BYTES`) and the block buffer."""
+    rows = max(1, min(chunk, num_queries, BLOCK_BYTES // (4 * num_gallery)))
+    return rows, torch.empty(rows, num_gallery, dtype=torch.float32)
 
 
 def _check_chunk(chunk: int) -> None:
@@ -140,8 +169,9 @@ def similarity_topk(
     k = min(k, num_gallery)
     all_values, all_indices = [], []
     with torch.inference_mode():
+        chunk, buffer = _blocks(num_queries, num_gallery, chunk)
         for start in range(0, num_queries, chunk):
-            block = _similarity_block(normalised, start, min(start + chunk, num_queries))
+            block = _similarity_block(normalised, start, min(start + chunk, num_queries), buffer)
             values, indices = _stable_topk(block, k)
             all_values.append(values)
             all_indices.append(indices)
@@ -178,9 +208,10 @@ def retrieval_recall_multi(
     kmax = min(max(ks), num_gallery)
     hits = torch.zeros(len(ks), dtype=torch.int64)
     with torch.inference_mode():
+        chunk, buffer = _blocks(num_queries, num_gallery, chunk)
         for start in range(0, num_queries, chunk):
             stop = min(start + chunk, num_queries)
-            _, indices = _stable_topk(_similarity_block(normalised, start, stop), kmax)
+            _, indices = _stable_topk(_similarity_block(normalised, start, stop, buffer), kmax)
             same_class = g_labels[indices] == q_labels[start:stop, None]
             hit_within = same_class.cummax(dim=1).values  # [:, j] = a match among the first j+1
             for i, k in enumerate(ks):
@@ -202,7 +233,7 @@ def retrieval_recall(
     ``query_feats`` (Q, D) with ``query_labels`` (Q,) search ``gallery_feats``
     (G, D) with ``gallery_labels`` (G,). Returns ``{"R@1": ..., "R@5": ...}``,
     each the fraction of queries whose class appears among the labels of their
-    k nearest gallery items. Exact; memory O(chunk x G).
+    k nearest gallery items. Exact; memory O(min(chunk x G, BLOCK_BYTES)) beyond the features.
     """
     return retrieval_recall_multi(
         [(query_feats, gallery_feats)], query_labels, gallery_labels, ks=ks, chunk=chunk
