@@ -370,11 +370,6 @@ def colour_counts(codes: np.ndarray, part: Partition) -> np.ndarray:
     return np.bincount(keys.reshape(-1), minlength=part.num_atoms * NUM_COLOURS).reshape(part.num_atoms, NUM_COLOURS)
 
 
-def dominant_colours(frames: np.ndarray, part: Partition) -> np.ndarray:
-    """(28,) the colour bin holding most pixels of each block over all frames (paper §3.3); first bin on ties."""
-    return np.argmax(part.membership @ colour_counts(colour_codes(frames), part), axis=1)
-
-
 def triplet_mode_colour(pixels: np.ndarray) -> int:
     """The official rule: the colour bin of the single most frequent exact RGB triplet of ``pixels`` (N, 3)."""
     keys = (pixels[:, 0].astype(np.int64) << 16) | (pixels[:, 1].astype(np.int64) << 8) | pixels[:, 2]

@@ -41,14 +41,18 @@ def check_has_frames(record: Record) -> int:
     return num_frames
 
 
-def read_and_augment(
-    record: Record, reader: Reader, indices: np.ndarray, augment: Augment, rng: np.random.Generator
-) -> list[tuple[torch.Tensor, dict[str, Any]]]:
-    """Clips for the rows of ``indices`` (N, T): ONE ``reader.read`` of the sorted unique frames (a frame
-    shared by clips is decoded once), then each clip gathers its frames and is augmented on its own."""
+def read_frames(record: Record, reader: Reader, indices: np.ndarray) -> np.ndarray:
+    """Frames of ``indices`` (any shape) → (*indices.shape, H, W, C): ONE ``reader.read`` of the sorted unique
+    frames (a frame asked for twice is decoded once), gathered back into the order asked for."""
     unique = np.unique(indices)
     frames = reader.read(record.path, unique)
     if len(frames) != len(unique):
         raise CorruptVideoError(f"{record.path}: reader returned {len(frames)} frames, expected {len(unique)}")
-    positions = np.searchsorted(unique, indices)
-    return [augment(frames[row], rng) for row in positions]
+    return frames[np.searchsorted(unique, indices)]
+
+
+def read_and_augment(
+    record: Record, reader: Reader, indices: np.ndarray, augment: Augment, rng: np.random.Generator
+) -> list[tuple[torch.Tensor, dict[str, Any]]]:
+    """Clips for the rows of ``indices`` (N, T): :func:`read_frames`, then each clip is augmented on its own."""
+    return [augment(clip, rng) for clip in read_frames(record, reader, indices)]

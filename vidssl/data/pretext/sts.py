@@ -42,7 +42,7 @@ from vidssl.data.flow import (
     read_flow_frames,
     resize_flow,
 )
-from vidssl.data.pretext.clips import Reader, Record, check_has_frames, check_int_at_least
+from vidssl.data.pretext.clips import Reader, Record, check_has_frames, check_int_at_least, read_frames
 from vidssl.data.sampling import FIT_RULES, fit_to_video, non_overlapping_clip_starts, random_clip_start
 from vidssl.data.statistics import (
     DOMINANT_COLOUR_RULES,
@@ -217,11 +217,7 @@ class STSSampler:
     def view(self, record: Record, reader: Reader, rng: np.random.Generator | None) -> STSView:
         """Read, resize, flow, crop/flip and label one clip; ``rng=None`` = centre clip, centre crop, no flip."""
         indices = self.clip_indices(record, rng)
-        unique, positions = np.unique(indices, return_inverse=True)
-        decoded = reader.read(record.path, unique)
-        if len(decoded) != len(unique):
-            raise CorruptVideoError(f"{record.path}: reader returned {len(decoded)} frames, expected {len(unique)}")
-        frames = F.resize(decoded[positions.reshape(-1)], *self.resize)
+        frames = F.resize(read_frames(record, reader, indices), *self.resize)
         flow = self.clip_flow(record, frames, indices)
         height, width = self.resize
         if rng is None:
