@@ -19,6 +19,7 @@ from vidssl.config.schema import RunConfig
 from vidssl.data.transforms import EvalTransform
 from vidssl.engine.distributed import resolve_device
 from vidssl.engine.trainer import TrainConfig
+from vidssl.eval.feature_cache import FeatureCache
 from vidssl.eval.features import EvalClips
 from vidssl.eval.finetune import default_finetune_augment, finetune, fused_video_accuracy
 from vidssl.eval.linear_probe import linear_probe
@@ -31,49 +32,62 @@ from vidssl.fileio import write_json_atomic
 
 def evaluate_command(
     protocol: str, backbone_path: str, *, config: str | None, overrides: list[str], out: str | None,
-    fuse: str | None = None,
+    fuse: str | None = None, data: str | None = None, fmt: str | None = None, annotations: str | None = None,
 ) -> dict:
+    """Run one protocol (:data:`vidssl.cli.protocols.PROTOCOLS`) and write ``eval_<protocol>.json`` + plots/."""
+    from vidssl.cli import protocols
+
+    if protocol not in protocols.RUNNERS:
+        raise VidsslError(f"eval {protocol}: unknown protocol; expected one of {', '.join(protocols.PROTOCOLS)}")
     if config is None:
         if backbone_path == "random":
             raise VidsslError("eval random: give --config for the backbone and data settings")
         config = str(Path(backbone_path if Path(backbone_path).is_dir() else Path(backbone_path).parent) / "config.yaml")
     if fuse is not None and protocol not in ("retrieval", "finetune"):
         raise VidsslError(f"eval {protocol}: --fuse works with retrieval and finetune only")
-    cfg = load_run_config(config, overrides)
+    cfg = load_run_config(config, [*overrides, *data_overrides(protocol, data, fmt, annotations)])
     if backbone_path == "random":
         backbone = random_init_backbone(cfg)
     else:
         backbone = load_backbone(backbone_path)
     second = load_fuse_stream(fuse) if fuse is not None else None  # checked before the data is read
     out_dir = Path(out) if out else (Path(backbone_path) if Path(backbone_path).is_dir() else Path("."))
-    data = load_eval_data(cfg)
     if second is not None:
         streams = [RunStream(backbone_path, cfg.model.modality, backbone), second]
-        results = run_fused(protocol, cfg, streams, data, out_dir)
+        results = run_fused(protocol, cfg, streams, load_eval_data(cfg), out_dir)
         for stream_results in results["streams"].values():
             drop_arrays(stream_results)
         write_json_atomic(out_dir / f"eval_{protocol}_fused_{run_name(fuse)}.json", results, indent=2)
         return results
-    if protocol == "retrieval":
-        results = run_retrieval(cfg, backbone, data)
-    elif protocol == "linear":
-        results = run_linear_probe(cfg, backbone, data)
-    elif protocol in ("sync", "order"):
-        results = run_temporal_task(cfg, backbone, data, protocol)
-        results.pop("history", None)
-    elif protocol == "motion":
-        results = drop_arrays(run_finetune(cfg, backbone, motion_task_data(cfg, data), out_dir / "finetune_motion"))
-        results.update(task="motion", types=list(MOTION_TYPES))
-    else:
-        results = drop_arrays(run_finetune(cfg, backbone, data, out_dir / "finetune"))
+    run = protocols.EvalRun(
+        out=out_dir, name="random init" if backbone_path == "random" else run_name(backbone_path),
+        cache=feature_cache(cfg), is_random=backbone_path == "random",
+    )
+    results = protocols.RUNNERS[protocol](cfg, backbone, run)
+    results["protocol"] = protocol
     write_json_atomic(out_dir / f"eval_{protocol}.json", results, indent=2)
     return results
 
 
+def data_overrides(protocol: str, data: str | None, fmt: str | None, annotations: str | None) -> list[str]:
+    """``--data/--format/--annotations`` as overrides of the protocol's own dataset keys.
+
+    Scenes and similarity read their own datasets (``eval.scenes.*``,
+    ``eval.similarity.*``); every other protocol reads ``eval.root/format/annotations``.
+    """
+    section = {"scenes": "eval.scenes", "similarity": "eval.similarity"}.get(protocol, "eval")
+    if fmt is not None and protocol == "similarity":
+        raise VidsslError("eval similarity: --format does not apply (ASLAN pairs files name the videos)")
+    if data is not None and fmt is None and section == "eval":
+        raise VidsslError(f"eval {protocol} --data: also give --format (folder, ucf101, hmdb51, kinetics, sthsth, csv)")
+    pairs = [("root", data), ("format", fmt), ("annotations", annotations)]
+    return [f"{section}.{key}={value}" for key, value in pairs if value is not None]
+
+
 def drop_arrays(results: dict) -> dict:
-    """``results`` without the finetune history and test probabilities, ready for JSON."""
-    results.pop("history", None)
-    results.pop("video_probs", None)
+    """``results`` without the finetune history, test probabilities and model, ready for JSON."""
+    for key in ("history", "video_probs", "model"):
+        results.pop(key, None)
     return results
 
 
@@ -156,12 +170,23 @@ def eval_clips(cfg: RunConfig, modality: str | None = None) -> EvalClips:
     )
 
 
-def run_retrieval(cfg: RunConfig, backbone, data: dict, *, progress: bool = True, coarse_labels=None) -> dict:
+def feature_cache(cfg: RunConfig) -> FeatureCache | None:
+    """Where frozen features are kept between protocols (``eval.feature_cache``, ``eval.cache_dir``)."""
+    if not cfg.eval.feature_cache:
+        return None
+    return FeatureCache(cfg.eval.cache_dir or build.cache_root() / "features")
+
+
+def run_retrieval(
+    cfg: RunConfig, backbone, data: dict, *, progress: bool = True, coarse_labels=None, cache=None
+) -> dict:
+    """Retrieval at ``eval.layer``, and R@k at each of ``eval.retrieval_layers`` (STS Fig. 11) from the same pass."""
     e = cfg.eval
     return evaluate_retrieval(
         backbone, data["train"], data["test"], data["reader"], eval_clips(cfg),
         layer=e.layer, pooling=e.pooling, device=resolve_device(cfg.train.device), batch_size=e.batch_size,
         workers=cfg.train.workers, progress=progress, coarse_labels=coarse_labels,
+        per_layer=tuple(e.retrieval_layers), cache=cache,
     )
 
 
@@ -178,14 +203,14 @@ def run_retrieval_streams(
     )
 
 
-def run_linear_probe(cfg: RunConfig, backbone, data: dict, *, progress: bool = True) -> dict:
+def run_linear_probe(cfg: RunConfig, backbone, data: dict, *, progress: bool = True, cache=None) -> dict:
     """CORP §4.1 linear evaluation on the frozen backbone's cached features (``eval.linear``)."""
     e = cfg.eval
     return linear_probe(
         backbone, data["train"], data["test"], data["reader"], eval_clips(cfg),
         num_classes=len(data["classes"]), cfg=e.linear, layer=e.layer, pooling=e.pooling, seed=cfg.train.seed,
         device=resolve_device(cfg.train.device), batch_size=e.batch_size, workers=cfg.train.workers,
-        progress=progress,
+        progress=progress, cache=cache,
     )
 
 
@@ -210,29 +235,37 @@ def run_temporal_task(cfg: RunConfig, backbone, data: dict, task: str, *, progre
     )
 
 
-def finetune_train_config(cfg: RunConfig) -> TrainConfig:
+def finetune_train_config(cfg: RunConfig, lr: float | None = None) -> TrainConfig:
     """The pretraining TrainConfig with the transfer recipe of ``eval.finetune``: SGD, multi-step ×0.1 at 3/5 and
-    4/5, the given lr as is (a pretraining run's LARS or linear lr scaling does not carry over)."""
+    4/5, the given lr (``eval.finetune.lr`` unless ``lr``) as is (a pretraining run's LARS or linear lr scaling
+    does not carry over)."""
     f = cfg.eval.finetune
     return dataclasses.replace(
-        cfg.train, epochs=f.epochs, batch_size=f.batch_size, lr=f.lr, weight_decay=f.weight_decay,
+        cfg.train, epochs=f.epochs, batch_size=f.batch_size, lr=f.lr if lr is None else lr,
+        weight_decay=f.weight_decay,
         momentum=f.momentum, schedule="multistep", milestones=(0.6, 0.8), gamma=0.1, warmup_epochs=0.0,
         optimizer="sgd", lr_scaling="none",
     )
 
 
 def run_finetune(
-    cfg: RunConfig, backbone, data: dict, run_dir: Path, *, progress: bool = True, modality: str | None = None
+    cfg: RunConfig, backbone, data: dict, run_dir: Path, *, progress: bool = True, modality: str | None = None,
+    lr: float | None = None, label_fraction: float | None = None, return_model: bool = False,
 ) -> dict:
+    """TransRank Table 11's transfer recipe (``eval.finetune``), tested on ``eval.num_clips`` clips × ``test_crops``.
+
+    ``lr`` and ``label_fraction`` replace the config's (the lr sweep, the semi-supervised subsets).
+    """
     e = cfg.eval
+    f = e.finetune
     return finetune(
         backbone, data["train"], data["test"], data["reader"],
-        num_classes=len(data["classes"]), cfg=finetune_train_config(cfg), run_dir=run_dir,
-        clips=eval_clips(cfg, modality),
-        augment=default_finetune_augment(e.size, scale=tuple(e.finetune.scale), flip_p=e.finetune.flip_p),
-        dropout=e.finetune.dropout, label_fraction=e.finetune.label_fraction, seed=cfg.train.seed,
-        device=resolve_device(cfg.train.device), test_batch_size=e.batch_size, workers=cfg.train.workers,
-        progress=progress,
+        num_classes=len(data["classes"]), cfg=finetune_train_config(cfg, lr), run_dir=run_dir,
+        clips=dataclasses.replace(eval_clips(cfg, modality), crops=f.test_crops),
+        augment=default_finetune_augment(e.size, scale=tuple(f.scale), flip_p=f.flip_p),
+        dropout=f.dropout, label_fraction=f.label_fraction if label_fraction is None else label_fraction,
+        seed=cfg.train.seed, device=resolve_device(cfg.train.device), test_batch_size=e.batch_size,
+        workers=cfg.train.workers, progress=progress, curve_every=f.curve_every, return_model=return_model,
     )
 
 

@@ -12,6 +12,9 @@ from pathlib import Path
 
 from vidssl.errors import VidsslError
 
+# The protocols of `vidssl eval` (vidssl.cli.protocols.PROTOCOLS; listed here so --help needs no torch import).
+EVAL_PROTOCOLS = ("retrieval", "linear", "finetune", "semi", "sync", "order", "motion", "scenes", "similarity", "tsne")
+
 
 def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
     """``parser.parse_args``, but ``key=value`` overrides may also come after the options.
@@ -67,12 +70,17 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
     p.set_defaults(run=run_pretrain)
 
-    p = sub.add_parser("eval", help="evaluate a pretrained backbone")
-    p.add_argument("protocol", choices=["retrieval", "finetune", "linear", "sync", "order", "motion"])
+    p = sub.add_parser("eval", help="evaluate a pretrained backbone: eval_<protocol>.json and plots/")
+    p.add_argument("protocol", choices=list(EVAL_PROTOCOLS), help=", ".join(EVAL_PROTOCOLS))
     p.add_argument("backbone", help="run folder or backbone.pt ('random' for a random init)")
     p.add_argument("--config", default=None, help="config for data/eval settings (default: the run's config.yaml)")
     p.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. eval.num_clips=5")
-    p.add_argument("--out", default=None, help="folder for results.json (default: the run folder)")
+    p.add_argument("--out", default=None, help="folder for eval_<protocol>.json and plots/ (default: the run folder)")
+    p.add_argument("--data", default=None, metavar="ROOT",
+                   help="the protocol's videos (scenes: class folders as YUPENN; similarity: ASLAN videos); "
+                        "default: the run's labelled data")
+    p.add_argument("--format", default=None, help="dataset format of --data (folder, ucf101, hmdb51, ...)")
+    p.add_argument("--annotations", default=None, help="split files of --data (similarity: split1..10.txt folder)")
     p.add_argument("--fuse", default=None, metavar="RUN2",
                    help="second stream's run folder (e.g. RGBDiff): score both streams and their average")
     p.set_defaults(run=run_eval)
@@ -182,7 +190,8 @@ def run_eval(args) -> int:
     from vidssl.cli.evaluate import evaluate_command
 
     results = evaluate_command(
-        args.protocol, args.backbone, config=args.config, overrides=args.overrides, out=args.out, fuse=args.fuse
+        args.protocol, args.backbone, config=args.config, overrides=args.overrides, out=args.out, fuse=args.fuse,
+        data=args.data, fmt=args.format, annotations=args.annotations,
     )
     print(json.dumps(results, indent=2))
     return 0

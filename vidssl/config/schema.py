@@ -215,6 +215,41 @@ class FinetuneConfig:
     label_fraction: float = 1.0
     scale: tuple[float, float] = (0.25, 1.0)
     flip_p: float = 0.5  # 0 where a flip changes the class (SynthMotion, Something-Something)
+    lr_sweep: tuple[float, ...] = ()  # e.g. [0.01, 0.02, 0.04, 0.08, 0.16] (TransRank Fig. 5): finetune at each, report the best
+    test_crops: int = 1  # 1 = centre crop; 3 = left/centre/right (top/centre/bottom) crops per clip, as CORP's 10 x 3
+    curve_every: int = 0  # > 0: test accuracy after every k-th epoch too, for the train-vs-test curves (Fig. 2)
+    semi_fractions: tuple[float, ...] = (0.01, 0.1)  # `vidssl eval semi`: class-balanced label subsets (CORP Table 3)
+
+
+@dataclass
+class ScenesConfig:
+    """Dynamic scene recognition (STS §6.3): sliding clips, per-layer video features, leave-one-out linear SVM.
+
+    ``root`` holds one folder per scene (YUPENN layout, ``format: folder``); None = the run's labelled videos.
+    """
+
+    root: str | None = None
+    format: str = "folder"
+    annotations: str | None = None
+    stride: int = 8  # 16-frame clips overlapping by 8
+    layers: tuple[str, ...] = ("layer3", "layer4", "pool")
+    svm_c: float = 1.0
+
+
+@dataclass
+class SimilarityConfig:
+    """Action similarity labelling (STS §6.4, ASLAN): 12 measures x 3 layers, z-scored, linear SVM, 10 folds.
+
+    ``root`` = the ASLAN videos, ``annotations`` = the folder of split1..split10.txt (and names.txt);
+    None = ASLAN-style pairs drawn from the run's labelled videos, each fold's classes unseen by the others.
+    """
+
+    root: str | None = None
+    annotations: str | None = None
+    stride: int = 8
+    layers: tuple[str, ...] = ("layer3", "layer4", "pool")
+    svm_c: float = 1.0
+    pairs_per_fold: int = 60  # for pairs drawn from the run's videos (ASLAN: 600 per split)
 
 
 @dataclass
@@ -233,7 +268,14 @@ class EvalConfig:
     layer: str = "pool"
     pooling: str = "avg"
     batch_size: int = 16
+    retrieval_layers: tuple[str, ...] = ("layer3", "layer4", "pool")  # R@k per layer too (STS Fig. 11)
+    grid_queries: int = 6  # rows of the qualitative retrieval grid (STS Fig. 12), each query's top 3
+    feature_cache: bool = True  # frozen features computed once per (weights, videos, clips, layer)
+    cache_dir: str | None = None  # default $VIDSSL_CACHE/features
+    tsne_perplexity: float = 30.0
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    scenes: ScenesConfig = field(default_factory=ScenesConfig)
+    similarity: SimilarityConfig = field(default_factory=SimilarityConfig)
     linear: LinearProbeConfig = field(default_factory=LinearProbeConfig)
     temporal: TemporalProbeConfig = field(default_factory=TemporalProbeConfig)  # Sync / Order MLP probes
 

@@ -230,6 +230,20 @@ def uniform_clip_starts(num_frames: int, *, clip_len: int, num_clips: int) -> np
     return np.arange(num_clips, dtype=np.int64) * room // (num_clips - 1)
 
 
+def sliding_clip_starts(num_frames: int, *, clip_len: int, stride: int) -> np.ndarray:
+    """Start frames of every clip that fits, one every ``stride`` frames: 0, stride, 2·stride, …
+
+    The clip placement of STS §6.3–6.4 (after C3D's protocol): "each video is
+    split into 16-frame clips with 8 frames overlapped", i.e. ``clip_len=16,
+    stride=8``. A clip fits when ``start + clip_len <= num_frames``; a video
+    shorter than one clip gives the single start 0 (``fit_to_video`` then loops it).
+    """
+    num_frames = _check_positive_int(num_frames, "num_frames")
+    clip_len = _check_positive_int(clip_len, "clip_len")
+    stride = _check_positive_int(stride, "stride")
+    return np.arange(0, max(num_frames - clip_len, 0) + 1, stride, dtype=np.int64)
+
+
 # --------------------------------------------------------------------------- SRO segments
 # Segment sampling-rate and order prediction (TCSVT 2021, §III-B…D, Fig. 1; no public code:
 # the rules below are this project's reading, ALGORITHMS.md "SRO").

@@ -15,6 +15,13 @@ Protocol (VCOP ``retrieve_clips.py``, ALGORITHMS.md §5.2; TransRank appendix B)
   9216-d for R3D ``layer4`` at 16×112²); the ``pool`` tap is already pooled.
 - the video's feature is the mean of its clips' features, with no L2
   normalisation before averaging.
+- with ``stride`` set, the clips are instead every clip that fits, one every
+  ``stride`` frames (STS §6.3–6.4: 16-frame clips overlapping by 8), so each
+  video has its own number of clips; such videos are batched one at a time.
+
+With a :class:`vidssl.eval.feature_cache.FeatureCache`, the features of one
+(backbone weights, records, clips, layers, pooling) are computed once and read
+back by every protocol that asks again.
 
 Unlike :class:`vidssl.data.datasets.VideoDataset`, which replaces a corrupt
 video with the next one, evaluation needs a row for every record in order: a
@@ -36,7 +43,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from vidssl.data.datasets import VideoDataset, VideoRecord
-from vidssl.data.sampling import clip_span, fit_to_video, uniform_clip_starts
+from vidssl.data.sampling import clip_span, fit_to_video, sliding_clip_starts, uniform_clip_starts
 from vidssl.data.transforms import EvalTransform, frames_for_modality, to_model_input
 from vidssl.errors import CorruptVideoError, VidsslError
 from vidssl.models import pool_features
@@ -52,7 +59,11 @@ class EvalClips:
     ``num_clips`` clips of ``clip_len`` frames at stride ``interval`` (VCOP
     placement, :func:`eval_clip_indices`); each frame's short side resized to
     ``resize_short``, centre crop ``size``; ``modality`` ``rgb`` or ``rgbdiff``
-    (one more frame decoded per clip for the differences).
+    (one more frame decoded per clip for the differences). ``stride``: instead
+    of ``num_clips`` clips, every clip that fits, starting every ``stride``
+    frames (:func:`vidssl.data.sampling.sliding_clip_starts`). ``crops``: 1
+    (centre) or 3 (along the long side: CORP's 10 clips × 3 crops); every
+    crop of every clip counts as one clip of the video.
     """
 
     num_clips: int = 10
@@ -61,37 +72,46 @@ class EvalClips:
     size: int = 112
     resize_short: int = 128
     modality: str = "rgb"
+    stride: int | None = None
+    crops: int = 1
 
 
 def eval_clip_indices(
-    num_frames: int, *, num_clips: int, clip_len: int, interval: int, short_video: str = "loop"
+    num_frames: int, *, num_clips: int, clip_len: int, interval: int, short_video: str = "loop",
+    stride: int | None = None,
 ) -> np.ndarray:
     """Frame indices (num_clips, clip_len) of the evaluation clips of a video (VCOP rule).
 
     Clip i starts at ``uniform_clip_starts(num_frames, span, num_clips)[i]``
     with ``span = (clip_len − 1)·interval + 1`` and takes every ``interval``-th
     frame; indices past the end loop back to the start (or, with
-    ``short_video="clamp"``, repeat the last frame).
+    ``short_video="clamp"``, repeat the last frame). With ``stride``, the starts
+    are ``sliding_clip_starts(num_frames, span, stride)`` and ``num_clips`` is unused.
     """
     span = clip_span(clip_len, interval)
-    starts = uniform_clip_starts(num_frames, clip_len=span, num_clips=num_clips)
+    if stride is None:
+        starts = uniform_clip_starts(num_frames, clip_len=span, num_clips=num_clips)
+    else:
+        starts = sliding_clip_starts(num_frames, clip_len=span, stride=stride)
     indices = starts[:, None] + np.arange(clip_len, dtype=np.int64)[None, :] * interval
     return fit_to_video(indices, num_frames, rule=short_video)
 
 
 def read_eval_clips(record: VideoRecord, reader: Any, indices: np.ndarray, transform: EvalTransform) -> torch.Tensor:
-    """The clips (N, C, T, H, W) uint8 of ``indices`` (N, T): one ``reader.read``, then ``transform``.
+    """The clips (N·crops, C, T, H, W) uint8 of ``indices`` (N, T): one ``reader.read``, then ``transform``.
 
-    Resize + centre crop act frame by frame, so all clips are transformed at
-    once as (C, N·T, H, W). A reader returning fewer frames than asked raises
-    CorruptVideoError.
+    Resize + crop act frame by frame, so all clips are transformed at once as
+    (C, N·T, H, W). With ``transform.crops = 3`` each clip gives three views,
+    clip-major (clip 0's three crops first). A reader returning fewer frames
+    than asked raises CorruptVideoError.
     """
     frames = reader.read(record.path, indices.reshape(-1))
     if len(frames) != indices.size:
         raise CorruptVideoError(f"{record.path}: reader returned {len(frames)} frames, expected {indices.size}")
-    clips = transform(frames)
-    c, _, h, w = clips.shape
-    return clips.reshape(c, indices.shape[0], indices.shape[1], h, w).permute(1, 0, 2, 3, 4).contiguous()
+    views = transform.views(frames)  # (crops, C, N·T, H, W)
+    crops, c, _, h, w = views.shape
+    views = views.reshape(crops, c, indices.shape[0], indices.shape[1], h, w).permute(2, 0, 1, 3, 4, 5)
+    return views.reshape(indices.shape[0] * crops, c, indices.shape[1], h, w).contiguous()
 
 
 class EvalClipSampler:
@@ -99,20 +119,28 @@ class EvalClipSampler:
 
     Same protocol as the pretext samplers: ``__call__(record, reader, rng)``;
     deterministic (``rng`` is unused). All frames come from one ``reader.read``.
+    With ``stride``, N is the number of sliding clips of that video.
     """
 
-    def __init__(self, *, num_clips: int = 10, clip_len: int = 16, interval: int = 1, transform: EvalTransform):
+    def __init__(
+        self, *, num_clips: int = 10, clip_len: int = 16, interval: int = 1, transform: EvalTransform,
+        stride: int | None = None,
+    ):
         if num_clips < 1:
             raise VidsslError(f"eval.num_clips must be a positive integer, got {num_clips!r}")
+        if stride is not None and (isinstance(stride, bool) or not isinstance(stride, int) or stride < 1):
+            raise VidsslError(f"eval clip stride must be a positive integer or None, got {stride!r}")
         clip_span(clip_len, interval)  # validates clip_len and interval
         self.num_clips = int(num_clips)
         self.clip_len = int(clip_len)
         self.interval = int(interval)
+        self.stride = stride
         self.transform = transform
 
     def __call__(self, record: VideoRecord, reader: Any, rng: np.random.Generator | None = None) -> dict:
         indices = eval_clip_indices(
-            record.num_frames, num_clips=self.num_clips, clip_len=self.clip_len, interval=self.interval
+            record.num_frames, num_clips=self.num_clips, clip_len=self.clip_len, interval=self.interval,
+            stride=self.stride,
         )
         return {"clips": read_eval_clips(record, reader, indices, self.transform)}
 
@@ -181,15 +209,23 @@ def eval_loader(
     workers: int,
     device: str | torch.device = "cpu",
 ) -> DataLoader:
-    """DataLoader of ``{"clips" (B, N, C, T, H, W) uint8, "label", "video_index", "valid"}`` in record order."""
+    """DataLoader of ``{"clips" (B, N, C, T, H, W) uint8, "label", "video_index", "valid"}`` in record order.
+
+    Sliding clips (``clips.stride``) differ in number per video: B is then 1
+    (an undecodable video gets one zero clip).
+    """
     clip_len = frames_for_modality(clips.clip_len, clips.modality)
     sampler = EvalClipSampler(
         num_clips=clips.num_clips,
         clip_len=clip_len,
         interval=clips.interval,
-        transform=EvalTransform(size=clips.size, resize_short=clips.resize_short),
+        transform=EvalTransform(size=clips.size, resize_short=clips.resize_short, crops=clips.crops),
+        stride=clips.stride,
     )
-    clips_shape = (clips.num_clips, 3, clip_len, clips.size, clips.size)
+    num_clips = clips.num_clips if clips.stride is None else 1
+    clips_shape = (num_clips * clips.crops, 3, clip_len, clips.size, clips.size)
+    if clips.stride is not None:
+        batch_size = 1
     return ordered_loader(records, reader, sampler, clips_shape, batch_size=batch_size, workers=workers, device=device)
 
 
@@ -259,17 +295,57 @@ def extract_features(
     batch_size: int = 8,
     workers: int = 2,
     progress: bool = True,
+    cache: Any = None,
 ) -> Features:
     """Video features of ``records`` at the backbone taps ``layers``, clips as ``clips`` says (module docstring).
 
     The backbone is moved to ``device`` and run in eval mode under
     ``torch.inference_mode()``; its train/eval mode is restored afterwards.
+    With ``cache`` (a :class:`vidssl.eval.feature_cache.FeatureCache`), layers
+    already computed for the same weights, records, clips and pooling are read
+    back, and only the missing ones are computed (then stored).
     """
     if pooling not in POOLINGS:
         raise VidsslError(f"eval.pooling: expected one of {POOLINGS}, got {pooling!r}")
-    layers = tuple(layers)
+    layers = tuple(dict.fromkeys(layers))
     if not layers:
         raise VidsslError("eval.layers: expected at least one backbone tap, got none")
+    if cache is None:
+        return _compute_features(
+            backbone, records, reader, clips, layers=layers, pooling=pooling, device=device,
+            batch_size=batch_size, workers=workers, progress=progress,
+        )
+    description = cache.describe(backbone, records, reader, clips, pooling)
+    found, flags = cache.load(description, layers)
+    missing = tuple(name for name in layers if name not in found)
+    if missing or flags is None:
+        computed = _compute_features(
+            backbone, records, reader, clips, layers=missing or layers, pooling=pooling, device=device,
+            batch_size=batch_size, workers=workers, progress=progress,
+        )
+        cache.store(description, computed.by_layer, computed.labels, computed.valid)
+        found.update(computed.by_layer)
+        flags = (computed.labels, computed.valid)
+    else:
+        warn_invalid(records, flags[1], "feature extraction (cached)")
+    labels, valid = flags
+    return Features(by_layer={name: found[name] for name in layers}, labels=labels, valid=valid.astype(bool))
+
+
+def _compute_features(
+    backbone: nn.Module,
+    records: Sequence[VideoRecord],
+    reader: Any,
+    clips: EvalClips,
+    *,
+    layers: tuple[str, ...],
+    pooling: str,
+    device: str | torch.device,
+    batch_size: int,
+    workers: int,
+    progress: bool,
+) -> Features:
+    """:func:`extract_features` without the cache: one pass of the backbone over every record."""
     loader = eval_loader(records, reader, clips, batch_size=batch_size, workers=workers, device=device)
     chunks: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
     labels, valid = [], []
@@ -283,7 +359,7 @@ def extract_features(
                 taps = backbone.forward_features(x, layers=layers)
                 for name in layers:
                     per_clip = pool_feature(taps[name], pooling).float()
-                    per_video = per_clip.view(batch["clips"].shape[0], clips.num_clips, -1).mean(dim=1)
+                    per_video = per_clip.view(batch["clips"].shape[0], batch["clips"].shape[1], -1).mean(dim=1)
                     chunks[name].append(per_video.cpu())
                 labels.append(batch["label"])
                 valid.append(batch["valid"])

@@ -164,7 +164,7 @@ def evaluate_classifier(
     every record (for fusing streams, :func:`fused_video_accuracy`).
     """
     loader = eval_loader(records, reader, clips, batch_size=batch_size, workers=workers, device=device)
-    num_clips = clips.num_clips
+    views = 0  # clips (x crops) per video: every view is one clip here
     video_correct = clip_correct = 0
     valid_all, probs_all, labels_all = [], [], []
     was_training = model.training
@@ -176,7 +176,8 @@ def evaluate_classifier(
             ):
                 valid = batch["valid"].to(device)
                 labels = batch["label"].to(device)
-                logits = model(x).float().view(labels.shape[0], num_clips, -1)
+                views = batch["clips"].shape[1]
+                logits = model(x).float().view(labels.shape[0], views, -1)
                 video_probs = logits.softmax(dim=-1).mean(dim=1)
                 video_pred = video_probs.argmax(dim=-1)
                 clip_hits = (logits.argmax(dim=-1) == labels[:, None]).sum(dim=1)
@@ -194,7 +195,7 @@ def evaluate_classifier(
         raise VidsslError("finetune: every test video failed to decode")
     results: dict[str, Any] = {
         "video_acc": video_correct / num_valid,
-        "clip_acc": clip_correct / (num_valid * num_clips),
+        "clip_acc": clip_correct / (num_valid * views),
         "num_test_videos": num_valid,
         "skipped": len(records) - num_valid,
     }
@@ -253,6 +254,8 @@ def finetune(
     workers: int = 2,
     resume: bool = False,
     progress: bool = True,
+    curve_every: int = 0,
+    return_model: bool = False,
 ) -> dict[str, Any]:
     """Finetune a deep copy of ``backbone`` with a new classifier, then test it.
 
@@ -268,6 +271,11 @@ def finetune(
     per-epoch rows, ``video_probs`` the test :class:`VideoProbs` (arrays: drop
     it before writing JSON; :func:`fused_video_accuracy` fuses streams with it).
     The caller's ``backbone`` is left untouched.
+
+    ``curve_every = k > 0`` also tests after every k-th epoch (and the last), so
+    ``history`` rows carry ``"test_video_acc"`` beside the training ``"acc"``:
+    TransRank Fig. 2's training-versus-held-out curves. It is not used to pick
+    a checkpoint. ``return_model`` adds the tuned :class:`Classifier` as ``"model"``.
     """
     train_subset = label_subset(train_records, label_fraction, seed) if label_fraction < 1.0 else list(train_records)
     if not train_subset:
@@ -288,11 +296,31 @@ def finetune(
         augment=augment or default_finetune_augment(clips.size),
     )
     dataset = VideoDataset(train_subset, reader, sampler, seed=seed)
-    history = fit(model, dataset, cfg=cfg, run_dir=run_dir, resume=resume)
+    test = dict(device=device, batch_size=test_batch_size, workers=workers)
+    val_fn = test_curve(test_records, reader, clips, every=curve_every, epochs=cfg.epochs, **test) if curve_every else None
+    history = fit(model, dataset, cfg=cfg, run_dir=run_dir, resume=resume, val_fn=val_fn)
     results: dict[str, Any] = evaluate_classifier(
         model, test_records, reader, clips, device=device, batch_size=test_batch_size, workers=workers,
         progress=progress, return_probs=True,
     )
     results["num_train_videos"] = len(train_subset)
     results["history"] = history
+    if return_model:
+        results["model"] = model
     return results
+
+
+def test_curve(
+    records: Sequence[VideoRecord], reader: Any, clips: EvalClips, *, every: int, epochs: int, **test: Any
+):
+    """``val_fn`` for :func:`vidssl.engine.fit`: test video accuracy after every ``every``-th epoch and the last."""
+    if isinstance(every, bool) or not isinstance(every, int) or every < 0:
+        raise VidsslError(f"finetune.curve_every: expected a non-negative integer of epochs, got {every!r}")
+
+    def score(model: nn.Module, epoch: int) -> dict:
+        if (epoch + 1) % every and epoch + 1 != epochs:
+            return {}
+        tested = evaluate_classifier(model, records, reader, clips, progress=False, **test)
+        return {"test_video_acc": tested["video_acc"]}
+
+    return score

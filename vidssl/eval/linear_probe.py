@@ -156,11 +156,12 @@ def linear_probe(
     batch_size: int = 8,
     workers: int = 2,
     progress: bool = True,
+    cache: Any = None,
 ) -> dict[str, Any]:
     """Frozen features of both splits at ``layer``, then :func:`train_linear_probe`; videos that fail to decode
-    are left out and counted in ``skipped``."""
+    are left out and counted in ``skipped``. ``cache``: a :class:`vidssl.eval.feature_cache.FeatureCache`."""
     extract = dict(layers=(layer,), pooling=pooling, device=device, batch_size=batch_size, workers=workers,
-                   progress=progress)
+                   progress=progress, cache=cache)
     train = extract_features(backbone, train_records, reader, clips, **extract)
     test = extract_features(backbone, test_records, reader, clips, **extract)
     results = train_linear_probe(

@@ -256,6 +256,8 @@ def evaluate_retrieval(
     chunk: int = 4096,
     progress: bool = True,
     coarse_labels: Sequence[int] | None = None,
+    per_layer: Sequence[str] = (),
+    cache: Any = None,
 ) -> dict[str, Any]:
     """Video retrieval: test videos query train videos (VCOP split-1 protocol, ALGORITHMS.md §5.2).
 
@@ -268,11 +270,15 @@ def evaluate_retrieval(
     motion types, TransRank's motion task): the same neighbours are then also
     scored at that level, as ``"coarse": {"R@k": ...}`` (a hit = a neighbour
     of the query's group).
+
+    ``per_layer`` taps (e.g. ``layer3``, ``layer4``, ``pool``: STS Fig. 11)
+    are extracted in the same pass and scored too, as ``"per_layer": {tap: R@k}``.
+    ``cache``: a :class:`vidssl.eval.feature_cache.FeatureCache` for the features.
     """
     return evaluate_retrieval_streams(
         {"single": (backbone, clips)}, train_records, test_records, reader, layer=layer, pooling=pooling, ks=ks,
         device=device, batch_size=batch_size, workers=workers, chunk=chunk, progress=progress,
-        coarse_labels=coarse_labels,
+        coarse_labels=coarse_labels, per_layer=per_layer, cache=cache,
     )["fused"]
 
 
@@ -291,6 +297,8 @@ def evaluate_retrieval_streams(
     chunk: int = 4096,
     progress: bool = True,
     coarse_labels: Sequence[int] | None = None,
+    per_layer: Sequence[str] = (),
+    cache: Any = None,
 ) -> dict[str, Any]:
     """Multi-stream retrieval, e.g. RGB + RGBDiff (TransRank §5.3 "R + RD", appendix C.2, Table 12).
 
@@ -304,12 +312,14 @@ def evaluate_retrieval_streams(
     Returns ``{"streams": {name: recalls of that stream alone}, "fused": recalls
     of the averaged similarity}``, each as :func:`evaluate_retrieval` returns
     them (``"R@k"``, ``"num_queries"``, ``"num_gallery"``, and ``"coarse"`` when
-    ``coarse_labels`` is given).
+    ``coarse_labels`` is given); ``per_layer`` adds ``"per_layer": {tap: R@k}``
+    to each (the fused similarity of that tap in every stream).
     """
     if len(streams) == 0:
         raise VidsslError("retrieval streams: expected at least one (backbone, clips) stream, got none")
-    common = dict(layers=(layer,), pooling=pooling, device=device, batch_size=batch_size, workers=workers,
-                  progress=progress)
+    layers = tuple(dict.fromkeys((layer, *per_layer)))
+    common = dict(layers=layers, pooling=pooling, device=device, batch_size=batch_size, workers=workers,
+                  progress=progress, cache=cache)
     features = {
         name: _retrieval_features(backbone, train_records, test_records, reader, clips, common)
         for name, (backbone, clips) in streams.items()
@@ -319,10 +329,14 @@ def evaluate_retrieval_streams(
     for what, valid in (("test (query)", query_valid), ("train (gallery)", gallery_valid)):
         if not valid.any():
             raise VidsslError(f"retrieval streams: no {what} video decoded in every stream")
-    pairs = {
-        name: (queries.by_layer[layer][query_valid], gallery.by_layer[layer][gallery_valid])
-        for name, (queries, gallery) in features.items()
-    }
+
+    def layer_pairs(tap: str) -> dict[str, FeaturePair]:
+        return {
+            name: (queries.by_layer[tap][query_valid], gallery.by_layer[tap][gallery_valid])
+            for name, (queries, gallery) in features.items()
+        }
+
+    pairs = layer_pairs(layer)
     queries, gallery = next(iter(features.values()))  # labels come from the records: the same in every stream
     to_group = None if coarse_labels is None else _coarse_map(coarse_labels, _num_classes(queries, gallery))
     score = dict(
@@ -330,9 +344,16 @@ def evaluate_retrieval_streams(
         to_group=to_group,
     )
     fused = _scored_recalls(list(pairs.values()), **score)
+    by_tap = {tap: layer_pairs(tap) for tap in per_layer}
+    if per_layer:
+        fused["per_layer"] = {tap: _scored_recalls(list(p.values()), **score) for tap, p in by_tap.items()}
     if len(pairs) == 1:  # one stream: its recalls are the fused ones, no need to score twice
         return {"streams": {name: fused for name in pairs}, "fused": fused}
-    return {"streams": {name: _scored_recalls([pair], **score) for name, pair in pairs.items()}, "fused": fused}
+    streams_scored = {name: _scored_recalls([pair], **score) for name, pair in pairs.items()}
+    for name, scored in streams_scored.items():
+        if per_layer:
+            scored["per_layer"] = {tap: _scored_recalls([p[name]], **score) for tap, p in by_tap.items()}
+    return {"streams": streams_scored, "fused": fused}
 
 
 def _retrieval_features(

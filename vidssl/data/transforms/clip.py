@@ -157,20 +157,33 @@ class EvalTransform:
 
     ``__call__(frames)`` takes uint8 numpy (T, H, W, C) and returns uint8 torch
     (C, T, size, size). Frames smaller than ``resize_short`` are upscaled.
+    With ``crops=3``, :meth:`views` gives the three crops along the long side
+    (:func:`vidssl.data.transforms.functional.three_crops`) as (3, C, T, size, size).
     """
 
-    def __init__(self, size: int = 112, *, resize_short: int = 128) -> None:
+    def __init__(self, size: int = 112, *, resize_short: int = 128, crops: int = 1) -> None:
         if isinstance(size, bool) or int(size) != size or size < 1:
             raise VidsslError(f"eval size must be a positive integer, got {size!r}")
         if int(resize_short) != resize_short or resize_short < size:
             raise VidsslError(f"resize_short must be an integer >= size ({size}), got {resize_short!r}")
+        if crops not in (1, 3):
+            raise VidsslError(f"eval test crops: expected 1 (centre) or 3 (along the long side), got {crops!r}")
         self.size = int(size)
         self.resize_short = int(resize_short)
+        self.crops = int(crops)
 
     def __repr__(self) -> str:
-        return f"EvalTransform(size={self.size}, resize_short={self.resize_short})"
+        return f"EvalTransform(size={self.size}, resize_short={self.resize_short}, crops={self.crops})"
 
     def __call__(self, frames: np.ndarray) -> torch.Tensor:
         F.check_clip(frames)
         resized = F.resize_short_side(frames, self.resize_short)
         return F.to_clip_tensor(F.center_crop(resized, self.size))
+
+    def views(self, frames: np.ndarray) -> torch.Tensor:
+        """(crops, C, T, size, size): the centre crop alone, or the three crops along the long side."""
+        if self.crops == 1:
+            return self(frames)[None]
+        F.check_clip(frames)
+        resized = F.resize_short_side(frames, self.resize_short)
+        return torch.stack([F.to_clip_tensor(view) for view in F.three_crops(resized, self.size)])

@@ -153,6 +153,23 @@ def center_crop(frames: np.ndarray, size: int) -> np.ndarray:
     return crop(frames, top, left, size, size)
 
 
+def three_crops(frames: np.ndarray, size: int) -> list[np.ndarray]:
+    """Three ``size × size`` crops spread along the long side: start, centre, end (views).
+
+    The test-time "3 crops" of CORP's 10 × 3 protocol (after SlowFast / CVRL):
+    left, centre, right for landscape frames (top, centre, bottom for portrait),
+    each centred on the short side.
+    """
+    h, w = frames.shape[1:3]
+    if h < size or w < size:
+        raise VidsslError(f"cannot crop {size}x{size} from frames of size {h}x{w}")
+    if w >= h:
+        top = (h - size) // 2
+        return [crop(frames, top, left, size, size) for left in (0, (w - size) // 2, w - size)]
+    left = (w - size) // 2
+    return [crop(frames, top, left, size, size) for top in (0, (h - size) // 2, h - size)]
+
+
 def hflip(frames: np.ndarray) -> np.ndarray:
     """Mirror every frame left-right (reverses the W axis; a view)."""
     return frames[:, :, ::-1]
