@@ -357,3 +357,52 @@ def test_every_protocol_runs_on_random_init_and_a_quickstart_run(protocol, pretr
         assert {Path(p).stem for p in results["plots"]} == EXPECTED_PLOTS[protocol]
         for name in results["plots"]:
             assert (out / name).read_bytes()[:8] == PNG_MAGIC
+
+
+def test_end_to_end_linear_probe_moves_only_the_linear_layer(tmp_path):
+    from vidssl.eval.finetune import default_finetune_augment
+    from vidssl.eval.linear_probe import FrozenLinear, linear_probe_end_to_end
+
+    torch.manual_seed(0)
+    backbone = build_backbone("tiny")
+    before = {k: v.clone() for k, v in backbone.state_dict().items()}
+    train = records_of([20, 22, 24, 26], labels=[0, 1, 0, 1])
+    test = [VideoRecord(f"v{k}", k % 2, 20, 25.0, 8, 8) for k in range(4, 6)]
+    clips = EvalClips(num_clips=2, clip_len=4, size=8, resize_short=8)
+    cfg = TrainConfig(epochs=2, batch_size=2, lr=0.5, workers=0, progress=False, device="cpu", schedule="cosine")
+    seen = {}
+    original_train = FrozenLinear.train
+
+    def spy_train(self, mode=True):
+        result = original_train(self, mode)
+        seen.setdefault("modes", []).append((mode, self.backbone.training))
+        seen["model"] = self
+        return result
+
+    FrozenLinear.train = spy_train
+    try:
+        results = linear_probe_end_to_end(backbone, train, test, IndexReader(), clips, num_classes=2, train_cfg=cfg,
+                                          run_dir=tmp_path, augment=default_finetune_augment(8, flip_p=0.0),
+                                          workers=0, progress=False)
+    finally:
+        FrozenLinear.train = original_train
+    model = seen["model"]
+    assert any(mode for mode, _ in seen["modes"]) and not any(bn for _, bn in seen["modes"])  # backbone never trains
+    for key, value in model.backbone.state_dict().items():  # weights and BN running statistics unchanged
+        torch.testing.assert_close(value, before[key], rtol=0, atol=0)
+    for key, value in backbone.state_dict().items():  # the caller's backbone is untouched too
+        torch.testing.assert_close(value, before[key], rtol=0, atol=0)
+    stats = extract_features(backbone, train, IndexReader(), clips, workers=0, progress=False)
+    np.testing.assert_allclose(model.mean.numpy(), stats.by_layer["pool"].mean(axis=0), rtol=1e-5, atol=1e-6)
+    assert results["mode"] == "end_to_end" and len(results["history"]) == 2 and results["num_test"] == 2
+    assert 0.0 <= results["accuracy"] <= 1.0
+
+
+def test_linear_end_to_end_from_the_cli_and_a_bad_mode(pretrained, tmp_path, capsys):
+    code = main(["eval", "linear", str(pretrained), "eval.linear.mode=end_to_end", "eval.linear.epochs=1",
+                 "--out", str(tmp_path)])
+    assert code == 0, capsys.readouterr().err
+    results = json.loads((tmp_path / "eval_linear.json").read_text())
+    assert results["mode"] == "end_to_end" and len(results["history"]) == 1
+    assert main(["eval", "linear", str(pretrained), "eval.linear.mode=sideways", "--out", str(tmp_path)]) == 2
+    assert "eval.linear.mode: expected one of features, end_to_end" in capsys.readouterr().err

@@ -22,7 +22,7 @@ from vidssl.engine.trainer import TrainConfig
 from vidssl.eval.feature_cache import FeatureCache
 from vidssl.eval.features import EvalClips
 from vidssl.eval.finetune import default_finetune_augment, finetune, fused_video_accuracy
-from vidssl.eval.linear_probe import linear_probe
+from vidssl.eval.linear_probe import linear_probe, linear_probe_end_to_end
 from vidssl.eval.motion_types import MOTION_TYPES, motion_type_mapping
 from vidssl.eval.retrieval import evaluate_retrieval, evaluate_retrieval_streams
 from vidssl.eval.temporal import temporal_probe
@@ -203,9 +203,22 @@ def run_retrieval_streams(
     )
 
 
-def run_linear_probe(cfg: RunConfig, backbone, data: dict, *, progress: bool = True, cache=None) -> dict:
-    """CORP §4.1 linear evaluation on the frozen backbone's cached features (``eval.linear``)."""
+def run_linear_probe(
+    cfg: RunConfig, backbone, data: dict, *, progress: bool = True, cache=None, run_dir: Path | None = None
+) -> dict:
+    """CORP §4.1 linear evaluation of the frozen backbone (``eval.linear``): on cached features, or with
+    ``eval.linear.mode=end_to_end`` on augmented clips (training in ``run_dir``)."""
     e = cfg.eval
+    if e.linear.mode == "end_to_end":
+        if run_dir is None:
+            raise VidsslError("eval.linear.mode=end_to_end: needs a folder for the training run")
+        return linear_probe_end_to_end(
+            backbone, data["train"], data["test"], data["reader"], eval_clips(cfg), num_classes=len(data["classes"]),
+            train_cfg=linear_train_config(cfg), run_dir=run_dir,
+            augment=default_finetune_augment(e.size, scale=tuple(e.finetune.scale), flip_p=e.finetune.flip_p),
+            seed=cfg.train.seed, device=resolve_device(cfg.train.device), batch_size=e.batch_size,
+            workers=cfg.train.workers, progress=progress, cache=cache,
+        )
     return linear_probe(
         backbone, data["train"], data["test"], data["reader"], eval_clips(cfg),
         num_classes=len(data["classes"]), cfg=e.linear, layer=e.layer, pooling=e.pooling, seed=cfg.train.seed,
@@ -232,6 +245,15 @@ def run_temporal_task(cfg: RunConfig, backbone, data: dict, task: str, *, progre
         transform=EvalTransform(e.size, resize_short=e.resize_short), cfg=e.temporal, modality=cfg.model.modality,
         seed=cfg.train.seed, device=resolve_device(cfg.train.device), batch_size=e.batch_size,
         workers=cfg.train.workers, progress=progress,
+    )
+
+
+def linear_train_config(cfg: RunConfig) -> TrainConfig:
+    """The pretraining TrainConfig with CORP §4.1's linear recipe (``eval.linear``): SGD, half-cosine, no warm-up."""
+    lin = cfg.eval.linear
+    return dataclasses.replace(
+        cfg.train, epochs=lin.epochs, batch_size=lin.batch_size, lr=lin.lr, weight_decay=lin.weight_decay,
+        momentum=lin.momentum, schedule="cosine", warmup_epochs=0.0, optimizer="sgd", lr_scaling="none",
     )
 
 

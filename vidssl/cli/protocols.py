@@ -137,9 +137,12 @@ def retrieval_grid_rows(cfg: RunConfig, backbone, data: dict, run: EvalRun, k: i
 
 def linear(cfg: RunConfig, backbone, run: EvalRun) -> dict:
     """CORP §4.1 linear probe on cached features; the plot is its training loss."""
-    results = run_linear_probe(cfg, backbone, load_eval_data(cfg), cache=run.cache)
+    results = run_linear_probe(cfg, backbone, load_eval_data(cfg), cache=run.cache, run_dir=run.out / "linear")
     figure = plots.plot_curves(results["history"], ["loss"], run.plots / "linear_loss.png",
-                               title=f"{run.name}: linear probe training loss")
+                               title=f"{run.name}: linear probe training loss ({cfg.eval.linear.mode})")
+    if cfg.eval.linear.mode == "end_to_end":
+        results["history"] = [{k: row[k] for k in ("epoch", "loss", "lr", "acc") if k in row}
+                              for row in results["history"]]
     results["plots"] = _plot_names([figure], run)
     return results
 

@@ -11,14 +11,19 @@ the mean of ``clips.num_clips`` evaluation clips, the backbone in eval mode so
 BatchNorm uses its running statistics): the backbone runs once per video, not
 once per epoch, which is what makes the protocol affordable on a CPU. The
 z-score uses the training features' mean and standard deviation only.
-CORP trains on augmented clips instead; with cached features there is no
-augmentation, which is the usual cheaper variant (issue 7 keeps both open).
+CORP trains on augmented clips instead: ``mode="end_to_end"``
+(:func:`linear_probe_end_to_end`) does that, a random augmented clip per video
+and step through the frozen backbone (eval mode: BatchNorm statistics never
+move), z-scored with the training videos' feature statistics, into the linear
+layer; it costs a backbone pass per clip and epoch.
 """
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidssl.data.datasets import VideoRecord
+from vidssl.data.transforms import check_modality, to_model_input
 from vidssl.errors import VidsslError
 from vidssl.eval.features import EvalClips, extract_features
 
@@ -40,6 +46,10 @@ class LinearProbeConfig:
     lr: float = 0.16
     momentum: float = 0.9
     weight_decay: float = 0.0
+    mode: str = "features"  # "features": cached per-video features (default, fast); "end_to_end": augmented clips
+
+
+MODES = ("features", "end_to_end")
 
 
 def zscore(train: np.ndarray, test: np.ndarray, eps: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
@@ -91,6 +101,8 @@ def _check_config(cfg: LinearProbeConfig) -> None:
         raise VidsslError(
             f"eval.linear.momentum={cfg.momentum}, eval.linear.weight_decay={cfg.weight_decay}: expected values >= 0"
         )
+    if cfg.mode not in MODES:
+        raise VidsslError(f"eval.linear.mode: expected one of {', '.join(MODES)}, got {cfg.mode!r}")
 
 
 def train_linear_probe(
@@ -171,3 +183,88 @@ def linear_probe(
     )
     results.update(layer=layer, skipped=train.num_invalid + test.num_invalid)
     return results
+
+
+class FrozenLinear(nn.Module):
+    """Frozen backbone → fixed z-score (the training features' mean and std) → trainable ``nn.Linear``.
+
+    The backbone stays in eval mode even while the module trains, so its
+    BatchNorm running statistics are frozen too (CORP §4.1); only ``fc`` has
+    gradients. ``training_step`` takes ``clips`` uint8 (B, C, T, H, W) and ``label`` (B,).
+    """
+
+    def __init__(self, backbone: nn.Module, *, num_classes: int, mean: np.ndarray, std: np.ndarray,
+                 modality: str = "rgb", eps: float = 1e-6):
+        super().__init__()
+        self.modality = check_modality(modality)
+        self.backbone = backbone.requires_grad_(False).eval()
+        self.register_buffer("mean", torch.as_tensor(np.asarray(mean, dtype=np.float32)))
+        self.register_buffer("scale", 1.0 / (torch.as_tensor(np.asarray(std, dtype=np.float32)) + eps))
+        self.fc = nn.Linear(backbone.num_features, num_classes)
+
+    def train(self, mode: bool = True) -> FrozenLinear:
+        super().train(mode)
+        self.backbone.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            feats = (self.backbone(x) - self.mean) * self.scale
+        return self.fc(feats)
+
+    def training_step(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        logits = self(to_model_input(batch["clips"], self.modality))
+        loss = F.cross_entropy(logits, batch["label"])
+        return loss, {"acc": (logits.detach().argmax(dim=1) == batch["label"]).float().mean().item()}
+
+
+def linear_probe_end_to_end(
+    backbone: nn.Module,
+    train_records: Sequence[VideoRecord],
+    test_records: Sequence[VideoRecord],
+    reader: Any,
+    clips: EvalClips = EvalClips(),
+    *,
+    num_classes: int,
+    train_cfg: Any,
+    run_dir: str | Path,
+    augment: Any,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    batch_size: int = 8,
+    workers: int = 2,
+    progress: bool = True,
+    cache: Any = None,
+) -> dict[str, Any]:
+    """CORP §4.1 linear evaluation on augmented clips through the frozen backbone (:class:`FrozenLinear`).
+
+    The z-score statistics come from the training videos' evaluation features
+    (``pool``, cached); ``train_cfg`` (a :class:`vidssl.engine.TrainConfig`:
+    SGD, half-cosine, no weight decay) drives :func:`vidssl.engine.fit` on one
+    random ``augment``-ed clip per video and step; the test videos are scored as
+    in finetuning (softmax averaged over ``clips.num_clips`` clips). Returns
+    ``accuracy`` (video), ``clip_accuracy``, ``num_train``, ``num_test``, ``history``.
+    """
+    from vidssl.data.datasets import VideoDataset
+    from vidssl.data.transforms import frames_for_modality
+    from vidssl.engine import fit
+    from vidssl.eval.finetune import TrainClipSampler, evaluate_classifier
+
+    stats = extract_features(backbone, train_records, reader, clips, layers=("pool",), device=device,
+                             batch_size=batch_size, workers=workers, progress=progress, cache=cache)
+    train_feats = stats.by_layer["pool"][stats.valid]
+    if not len(train_feats):
+        raise VidsslError("linear probe: every training video failed to decode")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = FrozenLinear(copy.deepcopy(backbone), num_classes=num_classes, mean=train_feats.mean(axis=0),
+                             std=train_feats.std(axis=0), modality=clips.modality)
+    sampler = TrainClipSampler(clip_len=frames_for_modality(clips.clip_len, clips.modality), interval=clips.interval,
+                               augment=augment)
+    history = fit(model, VideoDataset(list(train_records), reader, sampler, seed=seed), cfg=train_cfg,
+                  run_dir=run_dir)
+    tested = evaluate_classifier(model, test_records, reader, clips, device=device, batch_size=batch_size,
+                                 workers=workers, progress=progress)
+    return {"accuracy": tested["video_acc"], "clip_accuracy": tested["clip_acc"], "num_train": len(train_records),
+            "num_test": tested["num_test_videos"], "skipped": tested["skipped"], "history": history,
+            "mode": "end_to_end", "layer": "pool"}
