@@ -18,11 +18,14 @@ from vidssl.fileio import write_text_atomic
 from vidssl.models import build_backbone
 
 PACKAGED_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+BENCHMARK_FOLDER = "benchmark"  # configs/benchmark/ holds `vidssl benchmark` presets, which are not run configs
 
 
 def packaged_config_names() -> list[str]:
-    """Names of the packaged configs, sub-folders included (``quickstart``, ``table3/rank_1x_2x``)."""
-    return sorted(p.relative_to(PACKAGED_CONFIGS).with_suffix("").as_posix() for p in PACKAGED_CONFIGS.rglob("*.yaml"))
+    """Names of the packaged run configs, sub-folders included (``quickstart``, ``table3/rank_1x_2x``); the
+    benchmark presets under ``benchmark/`` are left out."""
+    names = (p.relative_to(PACKAGED_CONFIGS).with_suffix("").as_posix() for p in PACKAGED_CONFIGS.rglob("*.yaml"))
+    return sorted(name for name in names if not name.startswith(f"{BENCHMARK_FOLDER}/"))
 
 
 def resolve_config_path(name: str, folder: Path | None = None) -> Path:
@@ -33,6 +36,8 @@ def resolve_config_path(name: str, folder: Path | None = None) -> Path:
             return candidate
     packaged = PACKAGED_CONFIGS / path.with_suffix(".yaml")
     if not path.is_absolute() and packaged.is_file():
+        if path.parts[0] == BENCHMARK_FOLDER:
+            raise VidsslError(f"{name}: a benchmark preset, not a run config (run it with vidssl benchmark --preset)")
         return packaged
     raise VidsslError(f"{name}: config file not found (packaged configs: {', '.join(packaged_config_names())})")
 

@@ -145,6 +145,15 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="section.key=value overrides")
     p.set_defaults(run=run_quickstart)
 
+    p = sub.add_parser("benchmark", help="the CPU model zoo: every method's CPU preset x every protocol, one report")
+    p.add_argument("--preset", default="cpu-small", help="packaged preset name or YAML file (default: cpu-small)")
+    p.add_argument("--out", default="vidssl-benchmark", help="output folder (cells, runs, report.md, results.json)")
+    p.add_argument("--seeds", default=None,
+                   help="N for seeds 0..N-1, or a comma-separated list (1,2 or 3,) (default: the preset's)")
+    p.add_argument("--only", default=None, metavar="ROW[,ROW]", help="run only these rows (the report lists all)")
+    p.add_argument("overrides", nargs="*", help="section.key=value overrides for every row, e.g. train.epochs=1")
+    p.set_defaults(run=run_benchmark)
+
     p = sub.add_parser("export", help="a pretrained backbone as torchvision weights, TorchScript or ONNX")
     p.add_argument("ckpt", metavar="CKPT", help="run folder, backbone.pt, or RUN/checkpoints/last.pt")
     p.add_argument("--to", required=True, metavar="FORMAT", help="torchvision, torchscript or onnx")
@@ -258,6 +267,20 @@ def run_quickstart(args) -> int:
     from vidssl.cli.quickstart import quickstart
 
     quickstart(args.out, config=args.config, overrides=args.overrides)
+    return 0
+
+
+def run_benchmark(args) -> int:
+    from vidssl.cli.benchmark import benchmark_command, parse_seeds
+
+    seeds = parse_seeds(args.seeds) if args.seeds is not None else None
+    only = [name for name in args.only.split(",") if name] if args.only else None
+    try:
+        benchmark_command(args.preset, args.out, seeds=seeds, only=only, overrides=args.overrides)
+    except KeyboardInterrupt:
+        print(f"interrupted: finished cells are in {Path(args.out) / 'cells'}; rerun the same command to continue",
+              file=sys.stderr)
+        return 130
     return 0
 
 

@@ -93,7 +93,7 @@ def _grouped_bars(
     scale = 100.0 if as_percent else 1.0
     x = np.arange(len(metric_keys))
     width = 0.8 / len(names)
-    fig = Figure(figsize=(max(5.0, 1.1 * len(metric_keys) * max(1, len(names)) / 1.5), 3.8))
+    fig = Figure(figsize=(min(16.0, max(5.0, 1.1 * len(metric_keys) * max(1, len(names)) / 1.5)), 3.8))
     ax = fig.add_subplot(1, 1, 1)
     for i, name in enumerate(names):
         missing = [k for k in metric_keys if k not in results[name]]
@@ -103,7 +103,8 @@ def _grouped_bars(
         spread = None if errors is None else [scale * float(errors.get(name, {}).get(k, np.nan)) for k in metric_keys]
         bars = ax.bar(x - 0.4 + width * (i + 0.5), values, width, label=name, yerr=spread, capsize=3)
         ax.bar_label(bars, fmt="%.1f" if as_percent else "%.3f", fontsize=7, padding=1)
-    ax.set_xticks(x, list(metric_keys))
+    ax.set_xticks(x, list(metric_keys), rotation=30 if len(metric_keys) > 6 else 0,
+                  ha="right" if len(metric_keys) > 6 else "center")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -927,6 +928,7 @@ def plot_protocol_bars(
     ylabel: str = "score",
     errors: Mapping[str, Mapping[str, float]] | None = None,
     as_percent: bool = False,
+    xlabel: str = "metric",
 ) -> Path:
     """Grouped bars, one group per metric and one colour per model, with optional ± error bars (benchmark report).
 
@@ -945,5 +947,5 @@ def plot_protocol_bars(
             raise VidsslError(f"plot {path}: errors given for unknown models {', '.join(map(repr, unknown))}")
         if any(float(v) < 0 or not np.isfinite(float(v)) for row in errors.values() for v in row.values()):
             raise VidsslError(f"plot {path}: error bars must be finite and non-negative")
-    return _grouped_bars(table, metrics, path, title=title, xlabel="metric", ylabel=ylabel, as_percent=as_percent,
+    return _grouped_bars(table, metrics, path, title=title, xlabel=xlabel, ylabel=ylabel, as_percent=as_percent,
                          errors=errors)
