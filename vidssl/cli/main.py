@@ -1,4 +1,4 @@
-"""``vidssl`` command line: synth | pretrain | eval | analyze | embed | search | quickstart | export | info.
+"""``vidssl`` command line: synth | pretrain | eval | analyze | embed | search | quickstart | benchmark | export | info.
 
 Bad input ends with one line ``error: …`` on stderr and exit code 2; ``--debug``
 shows the traceback instead.
