@@ -323,6 +323,12 @@ EXPECTED_PLOTS = {
 }
 
 
+def test_the_parser_offers_exactly_the_protocols_there_are():
+    from vidssl.cli.main import EVAL_PROTOCOLS
+
+    assert EVAL_PROTOCOLS == protocols.PROTOCOLS
+
+
 @pytest.fixture(scope="module")
 def pretrained(tmp_path_factory):
     run = tmp_path_factory.mktemp("quickstart") / "run"

@@ -66,11 +66,17 @@ class Classifier(nn.Module):
         return self.fc(self.dropout(self.backbone(x)))
 
     def training_step(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
-        logits = self(to_model_input(batch["clips"], self.modality))
-        labels = batch["label"]
-        loss = F.cross_entropy(logits, labels)
-        accuracy = (logits.detach().argmax(dim=1) == labels).float().mean().item()
-        return loss, {"acc": accuracy}
+        return classification_step(self, batch)
+
+
+def classification_step(model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+    """Cross-entropy of ``model`` on ``batch["clips"]`` (uint8, in ``model.modality``) and ``batch["label"]``,
+    with the batch accuracy as ``"acc"``."""
+    logits = model(to_model_input(batch["clips"], model.modality))
+    labels = batch["label"]
+    loss = F.cross_entropy(logits, labels)
+    accuracy = (logits.detach().argmax(dim=1) == labels).float().mean().item()
+    return loss, {"acc": accuracy}
 
 
 class TrainClipSampler:

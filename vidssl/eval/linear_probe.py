@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidssl.data.datasets import VideoRecord
-from vidssl.data.transforms import check_modality, to_model_input
+from vidssl.data.transforms import check_modality
 from vidssl.errors import VidsslError
 from vidssl.eval.features import EvalClips, extract_features
 
@@ -213,9 +213,9 @@ class FrozenLinear(nn.Module):
         return self.fc(feats)
 
     def training_step(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
-        logits = self(to_model_input(batch["clips"], self.modality))
-        loss = F.cross_entropy(logits, batch["label"])
-        return loss, {"acc": (logits.detach().argmax(dim=1) == batch["label"]).float().mean().item()}
+        from vidssl.eval.finetune import classification_step
+
+        return classification_step(self, batch)
 
 
 def linear_probe_end_to_end(
