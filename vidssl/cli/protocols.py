@@ -88,8 +88,6 @@ def retrieval(cfg: RunConfig, backbone, run: EvalRun) -> dict:
          "results": [{"path": r["path"], "label": r["label"], "similarity": r["similarity"]} for r in row["results"]]}
         for row in rows
     ]
-    for row in rows:  # frames are drawn, not stored
-        row["query"].pop("frame")
     results["plots"] = _plot_names(figures, run)
     return results
 
