@@ -25,7 +25,7 @@ from torch import nn
 from vidssl.engine import TrainConfig, all_gather_with_grad, build_optimizer, build_scheduler, cleanup, fit
 from vidssl.engine.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from vidssl.engine.optim import split_decay_parameters
-from vidssl.errors import VidsslError
+from vidssl.errors import OutputError, VidsslError
 
 W_TRUE = np.array([1.0, -2.0, 0.5, 3.0])
 
@@ -241,7 +241,7 @@ def test_save_checkpoint_keeps_old_file_when_write_fails(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", write_half_then_fail)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OutputError, match=f"cannot write {path}: disk full"):
         save_checkpoint(path, {"epoch": 2, "w": torch.zeros(3)})
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
     monkeypatch.undo()

@@ -15,3 +15,15 @@ class CorruptVideoError(VidsslError):
 
     Datasets catch this, skip the video, count it and go on.
     """
+
+
+class OutputError(VidsslError):
+    """An output could not be written: ``cannot write PATH: reason`` (unwritable folder, full disk, a file
+    where a folder should be). Raised by :mod:`vidssl.fileio`; the CLI prints it as one line."""
+
+    def __init__(self, path, reason) -> None:
+        self.path = path
+        if isinstance(reason, OSError):
+            reason = reason.strerror or str(reason)
+        self.reason = str(reason)
+        super().__init__(f"cannot write {path}: {self.reason}")

@@ -54,6 +54,7 @@ from vidssl.config.loading import apply_overrides, from_dict, load_config_with_b
 from vidssl.config.schema import RunConfig
 from vidssl.data.datasets import VideoDataset
 from vidssl.data.transforms import frames_for_modality
+from vidssl.engine.run_folder import holds_run
 from vidssl.engine.trainer import fit
 from vidssl.errors import VidsslError
 from vidssl.eval import plots
@@ -500,6 +501,15 @@ def same_config_on_disk(run_dir: Path, expected_hash: str, kind: str) -> bool:
         return False
 
 
+def discard_stale_pretraining(run_dir: Path) -> None:
+    """Remove a pretraining of another config from a row's run folder (the benchmark's own cache: its config
+    changed, so its cells are recomputed from a new pretraining)."""
+    for name in ("config.yaml", "backbone.pt", "pretrain.json"):
+        (run_dir / name).unlink(missing_ok=True)
+    for name in ("checkpoints", "logs", "view_synthesis"):
+        shutil.rmtree(run_dir / name, ignore_errors=True)
+
+
 def obtain_backbone(row: BenchmarkRow, cfg: RunConfig, run_dir: Path, data: EvalData, tag: str):
     """The row's backbone for this seed: random init, a finished pretraining's backbone.pt, or a pretraining run
     (resumed from its last epoch when a killed run of the same config left one)."""
@@ -511,7 +521,9 @@ def obtain_backbone(row: BenchmarkRow, cfg: RunConfig, run_dir: Path, data: Eval
     if done is not None and done.get("config_hash") == expected and (run_dir / "backbone.pt").is_file():
         print(f"{tag} pretraining: finished earlier, reusing {run_dir / 'backbone.pt'}", flush=True)
         return load_backbone(run_dir)
-    resume = (run_dir / "checkpoints" / "last.pt").is_file() and same_config_on_disk(run_dir, expected, row.kind)
+    resume = holds_run(run_dir) and same_config_on_disk(run_dir, expected, row.kind)
+    if not resume:
+        discard_stale_pretraining(run_dir)
     started = time.time()
     with log_to(run_dir / "pretrain.log"):
         if row.kind == "supervised":

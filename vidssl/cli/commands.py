@@ -8,13 +8,14 @@ import torch
 import yaml
 
 from vidssl.cli import build
-from vidssl.config.loading import apply_overrides, from_dict, load_config_with_base, to_dict
+from vidssl.config.loading import apply_overrides, from_dict, load_config_with_base, load_yaml, to_dict
 from vidssl.config.schema import DataConfig, RunConfig
-from vidssl.engine.checkpoint import load_checkpoint, save_checkpoint
+from vidssl.engine import run_folder
+from vidssl.engine.checkpoint import load_checkpoint, load_matching_state_dict, save_checkpoint
 from vidssl.engine.distributed import barrier, init_distributed, is_main
 from vidssl.engine.trainer import fit
 from vidssl.errors import VidsslError
-from vidssl.fileio import write_text_atomic
+from vidssl.fileio import make_output_dir, write_text_atomic
 from vidssl.models import build_backbone
 
 PACKAGED_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
@@ -52,8 +53,14 @@ def write_yaml_atomic(path: Path, data: dict) -> None:
     write_text_atomic(path, yaml.safe_dump(data, sort_keys=False))
 
 
-def pretrain(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False):
+def pretrain(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, force: bool = False):
     """Pretrain ``cfg.method`` on ``cfg.data``; writes config.yaml, checkpoints, logs and backbone.pt.
+
+    A folder that already holds a run is never overwritten: ``resume`` continues
+    it (refused if the config changes what the model is, or if there is no run
+    to resume), ``force`` first moves it aside to ``RUN.old-<time>``; otherwise
+    this raises. On resume nothing in the folder changes until the checkpoint
+    has loaded into the model.
 
     SRO with ``method.view_synthesis: stage`` first trains the view generator in
     ``RUN/view_synthesis`` (resumed with the run); with a path it reuses that
@@ -63,6 +70,13 @@ def pretrain(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False):
     """
     run_dir = Path(run_dir)
     init_distributed(cfg.train.device)  # under torchrun: join the group now, so only rank 0 writes
+    checkpoint = check_run_folder(cfg, run_dir, resume=resume, force=force)
+    if force and not resume and run_folder.holds_run(run_dir):
+        if is_main():
+            print(f"moved the previous run in {run_dir} to {run_folder.move_aside(run_dir)}", flush=True)
+        barrier()
+    if is_main():
+        make_output_dir(run_dir)
     generator_checkpoint = view_generator_checkpoint(cfg, run_dir, resume=resume)
     with main_process_first():
         records, _ = build.build_records(cfg.data)
@@ -76,15 +90,64 @@ def pretrain(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False):
     )
     if generator_checkpoint is not None:
         load_view_generator(method, generator_checkpoint)
+    if checkpoint is not None:
+        load_matching_state_dict(method, checkpoint["model"], source=f"checkpoint {run_dir / run_folder.CHECKPOINT}")
     if is_main():
         write_yaml_atomic(run_dir / "config.yaml", to_dict(cfg))
-    history = fit(method, dataset, cfg=cfg.train, run_dir=run_dir, resume=resume)
+    history = fit(method, dataset, cfg=cfg.train, run_dir=run_dir, resume=checkpoint is not None)
     if is_main():
         save_backbone(run_dir / "backbone.pt", method.backbone, name=cfg.model.backbone, width=cfg.model.width)
         if cfg.method.name == "sro_view_synthesis":
             path = save_view_grid(method, dataset, run_dir / "plots" / "view_synthesis.png", modality=cfg.model.modality)
             print(f"view synthesis: input vs synthesised frames in {path}", flush=True)
     return method, history
+
+
+def check_run_folder(cfg: RunConfig, run_dir: Path, *, resume: bool, force: bool) -> dict | None:
+    """May ``cfg`` start (or continue) a run in ``run_dir``? Returns the checkpoint to resume from, if any.
+
+    Reads only. Refuses: a new run over an old one without ``force``; a
+    resume where there is no run (a typo in the path must not start a new
+    run); a resume whose config changes more than :data:`run_folder.RESUMABLE_KEYS`;
+    a corrupt or foreign checkpoint (its weights are checked against the
+    model by the caller, before anything is written).
+    """
+    markers = run_folder.run_markers(run_dir)
+    flag_help = "continue it with --resume, start over with --force (moves it aside), or choose another --out"
+    if not resume:
+        if markers and not force:
+            raise VidsslError(f"{run_dir} already holds a run ({', '.join(markers)}); {flag_help}")
+        return None
+    if not markers:
+        raise VidsslError(f"{run_dir}: no run to resume (no config.yaml or {run_folder.CHECKPOINT} there); "
+                          f"check the path, or drop --resume to start a new run")
+    saved = run_dir / "config.yaml"
+    if saved.is_file():
+        check_resumable_config(saved, cfg)
+    last = run_dir / run_folder.CHECKPOINT
+    if not last.is_file():
+        if is_main():
+            print(f"{run_dir}: no checkpoint yet (stopped in its first epoch); starting at epoch 1", flush=True)
+        return None
+    state = load_checkpoint(last)
+    if not isinstance(state.get("model"), dict):
+        raise VidsslError(f"checkpoint {last} holds no model weights; it was not written by vidssl pretrain")
+    return state
+
+
+def check_resumable_config(saved: Path, cfg: RunConfig) -> None:
+    """Refuse to resume the run of ``saved`` (its config.yaml) with a config that changes what it trains."""
+    try:
+        before = to_dict(from_dict(RunConfig, load_yaml(saved)))
+    except VidsslError as err:
+        raise VidsslError(f"{saved}: cannot read the run's config ({err}); it cannot be resumed") from None
+    changes = run_folder.config_changes(before, to_dict(cfg))
+    if changes:
+        allowed = ", ".join(run_folder.RESUMABLE_KEYS + tuple(f"{s}*" for s in run_folder.RESUMABLE_SECTIONS))
+        raise VidsslError(
+            f"{saved}: --resume with a different config: {run_folder.describe_changes(changes)}; only {allowed} "
+            f"may change on resume (start a new run with another --out)"
+        )
 
 
 def view_stage_config(cfg: RunConfig) -> RunConfig:
@@ -105,7 +168,7 @@ def view_generator_checkpoint(cfg: RunConfig, run_dir: Path, *, resume: bool) ->
         stage_dir = run_dir / "view_synthesis"
         if is_main():
             print(f"view-synthesis stage: {cfg.view.epochs} epochs in {stage_dir}", flush=True)
-        pretrain(view_stage_config(cfg), stage_dir, resume=resume)
+        pretrain(view_stage_config(cfg), stage_dir, resume=resume and run_folder.holds_run(stage_dir))
         return stage_dir / "checkpoints" / "last.pt"
     path = Path(cfg.method.view_synthesis)
     checkpoint = path / "checkpoints" / "last.pt" if path.is_dir() else path
@@ -181,11 +244,12 @@ def load_backbone(path: str | Path) -> torch.nn.Module:
         state = torch.load(path, map_location="cpu", weights_only=True)
         width = {} if state["width"] is None else {"width": state["width"]}
         backbone = build_backbone(state["backbone"], **width)
-        backbone.load_state_dict(state["state_dict"])
+        weights = state["state_dict"]
     except VidsslError:
         raise
     except Exception as err:  # corrupt file, wrong keys
         raise VidsslError(f"{path}: not a vidssl backbone file ({type(err).__name__}: {err})") from None
+    load_matching_state_dict(backbone, weights, source=str(path))
     return backbone
 
 

@@ -63,7 +63,7 @@ from vidssl.engine.distributed import resolve_device
 from vidssl.errors import CorruptVideoError, VidsslError
 from vidssl.eval.features import POOLINGS, EvalClips, EvalClipSampler, extract_features
 from vidssl.eval.retrieval import similarity_topk
-from vidssl.fileio import atomic_write, write_json_atomic
+from vidssl.fileio import atomic_write, make_output_dir, write_json_atomic
 from vidssl.models.resnet3d import check_taps
 from vidssl.progress import bars_wanted, progress_bar
 
@@ -385,6 +385,7 @@ def embed_command(
     """
     out = Path(out)
     check_output_path(out)
+    make_output_dir(out.parent)
     if chunk < 1:
         raise VidsslError(f"--chunk: expected a positive number of videos, got {chunk}")
     root = Path(videos_dir).expanduser()

@@ -15,6 +15,7 @@ import torch
 
 from vidssl.cli import build
 from vidssl.cli.commands import eval_data_config, load_backbone, load_run_config, random_init_backbone
+from vidssl.cli.export import load_export_source
 from vidssl.config.schema import RunConfig
 from vidssl.data.transforms import EvalTransform
 from vidssl.engine.distributed import resolve_device
@@ -27,7 +28,7 @@ from vidssl.eval.motion_types import MOTION_TYPES, motion_type_mapping
 from vidssl.eval.retrieval import evaluate_retrieval, evaluate_retrieval_streams
 from vidssl.eval.temporal import temporal_probe
 from vidssl.errors import VidsslError
-from vidssl.fileio import write_json_atomic
+from vidssl.fileio import make_output_dir, write_json_atomic
 
 
 def evaluate_command(
@@ -42,16 +43,18 @@ def evaluate_command(
     if config is None:
         if backbone_path == "random":
             raise VidsslError("eval random: give --config for the backbone and data settings")
-        config = str(Path(backbone_path if Path(backbone_path).is_dir() else Path(backbone_path).parent) / "config.yaml")
+        config = str(run_config_path(backbone_path))
+    elif backbone_path != "random" and not Path(backbone_path).exists():
+        raise VidsslError(f"{backbone_path}: does not exist ({EVAL_SOURCES})")
     if fuse is not None and protocol not in ("retrieval", "finetune"):
         raise VidsslError(f"eval {protocol}: --fuse works with retrieval and finetune only")
     cfg = load_run_config(config, [*overrides, *data_overrides(protocol, data, fmt, annotations)])
     if backbone_path == "random":
         backbone = random_init_backbone(cfg)
     else:
-        backbone = load_backbone(backbone_path)
+        backbone = load_export_source(backbone_path).backbone
     second = load_fuse_stream(fuse) if fuse is not None else None  # checked before the data is read
-    out_dir = Path(out) if out else (Path(backbone_path) if Path(backbone_path).is_dir() else Path("."))
+    out_dir = make_output_dir(Path(out) if out else (Path(backbone_path) if Path(backbone_path).is_dir() else Path(".")))
     if second is not None:
         streams = [RunStream(backbone_path, cfg.model.modality, backbone), second]
         results = run_fused(protocol, cfg, streams, load_eval_data(cfg), out_dir)
@@ -67,6 +70,25 @@ def evaluate_command(
     results["protocol"] = protocol
     write_json_atomic(out_dir / f"eval_{protocol}.json", results, indent=2)
     return results
+
+
+EVAL_SOURCES = "expected a run folder of vidssl pretrain, its backbone.pt or checkpoints/last.pt, or 'random'"
+
+
+def run_config_path(source: str | Path) -> Path:
+    """The ``config.yaml`` of a run folder, or of the run a ``backbone.pt`` or ``checkpoints/last.pt`` belongs to.
+
+    Says plainly when ``source`` does not exist or is not a run (no config.yaml),
+    rather than reporting a missing config file.
+    """
+    path = Path(source)
+    if not path.exists():
+        raise VidsslError(f"{path}: does not exist ({EVAL_SOURCES})")
+    folder = path if path.is_dir() else path.parent.parent if path.parent.name == "checkpoints" else path.parent
+    config = folder / "config.yaml"
+    if not config.is_file():
+        raise VidsslError(f"{path}: not a run folder (no config.yaml in {folder}); {EVAL_SOURCES}, or pass --config")
+    return config
 
 
 def data_overrides(protocol: str, data: str | None, fmt: str | None, annotations: str | None) -> list[str]:

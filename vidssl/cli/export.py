@@ -36,7 +36,7 @@ from torch import nn
 
 from vidssl.cli.analyze import resolve_run
 from vidssl.cli.commands import load_backbone, load_run_config
-from vidssl.engine.checkpoint import load_checkpoint
+from vidssl.engine.checkpoint import load_checkpoint, load_matching_state_dict
 from vidssl.errors import VidsslError
 from vidssl.fileio import atomic_write
 from vidssl.models import build_backbone
@@ -107,11 +107,7 @@ def backbone_from_training_checkpoint(run: Path, state: dict | None = None) -> E
         raise VidsslError(f"{checkpoint}: the method's weights have no '{prefix}' entries")
     width = {} if model.width is None else {"width": model.width}
     backbone = build_backbone(model.backbone, **width)
-    try:
-        backbone.load_state_dict(weights)
-    except RuntimeError as err:
-        first = str(err).strip().splitlines()[0]
-        raise VidsslError(f"{checkpoint}: backbone weights do not fit {model.backbone} of {config} ({first})") from None
+    load_matching_state_dict(backbone, weights, source=f"{checkpoint} (backbone weights, {model.backbone} of {config})")
     return ExportSource(backbone, model.backbone, model.width, checkpoint, run_dir)
 
 

@@ -45,9 +45,20 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # an OS error no writer turned into a VidsslError: still one line, never a traceback
+        if args.debug:
+            raise
+        print(f"error: {describe_os_error(err)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted: the last finished epoch is in checkpoints/last.pt; rerun with --resume", file=sys.stderr)
         return 130
+
+
+def describe_os_error(err: OSError) -> str:
+    """``PATH: reason`` of an OS error (``No space left on device``), or its text when it names no file."""
+    reason = err.strerror or str(err) or type(err).__name__
+    return f"{err.filename}: {reason}" if err.filename else reason
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -67,7 +78,11 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="YAML file or packaged config name (e.g. transrank_t_tiny)")
     p.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. train.lr=0.05")
     p.add_argument("--out", required=True, help="run folder (config.yaml, checkpoints/, logs/, backbone.pt)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in OUT from checkpoints/last.pt (the config may change only train.epochs, "
+                        "train.workers, train.device, logging and eval settings)")
+    p.add_argument("--force", action="store_true",
+                   help="OUT holds a run: move it aside to OUT.old-<time> and start a new one (nothing is deleted)")
     p.set_defaults(run=run_pretrain)
 
     p = sub.add_parser("eval", help="evaluate a pretrained backbone: eval_<protocol>.json and plots/")
@@ -183,9 +198,11 @@ def run_pretrain(args) -> int:
     from vidssl.cli.commands import load_run_config, pretrain
     from vidssl.engine.distributed import cleanup, is_main
 
+    if args.resume and args.force:
+        raise VidsslError("--resume and --force exclude each other: continue the run, or move it aside and start anew")
     cfg = load_run_config(args.config, args.overrides)
     try:
-        _, history = pretrain(cfg, args.out, resume=args.resume)
+        _, history = pretrain(cfg, args.out, resume=args.resume, force=args.force)
         main_process = is_main()
     finally:
         cleanup()  # leaves the process group torchrun made, if any

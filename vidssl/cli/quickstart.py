@@ -14,6 +14,7 @@ from pathlib import Path
 from vidssl.cli.commands import load_run_config, pretrain, random_init_backbone
 from vidssl.cli.evaluate import load_eval_data, run_finetune, run_retrieval
 from vidssl.config.loading import to_dict
+from vidssl.engine.run_folder import holds_run
 from vidssl.data.synthmotion import motion_type_labels
 from vidssl.eval import plots
 from vidssl.fileio import write_json_atomic, write_text_atomic
@@ -27,7 +28,7 @@ def quickstart(out: str | Path, *, config: str = "quickstart", overrides: list[s
     out = Path(out)
     cfg = load_run_config(config, list(overrides))
     print(f"[1/3] pretraining TransRank-T ({cfg.model.backbone} backbone, {cfg.train.epochs} epochs) → {out / 'pretrain'}")
-    resume = (out / "pretrain" / "checkpoints" / "last.pt").is_file()  # a rerun continues or reuses the run
+    resume = holds_run(out / "pretrain")  # a rerun continues or reuses the run (refused if the config changed)
     method, history = pretrain(cfg, out / "pretrain", resume=resume)
     data = load_eval_data(cfg)
     backbones = {"pretrained": method.backbone, "random_init": random_init_backbone(cfg)}

@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from vidssl.errors import OutputError
 from vidssl.fileio import atomic_write
 
 
@@ -51,6 +53,7 @@ class ArrayCache:
 
     def __init__(self, folder: str | os.PathLike) -> None:
         self.folder = Path(folder)
+        self.disabled = False  # set when a write failed
 
     def __repr__(self) -> str:
         return f"ArrayCache({str(self.folder)!r})"
@@ -69,5 +72,13 @@ class ArrayCache:
             return None
 
     def put(self, description: Any, array: np.ndarray) -> None:
-        with atomic_write(self.path_for(description), "wb") as handle:
-            np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
+        """Store ``array``; a cache that cannot be written (full disk, permissions) warns once and stores nothing
+        more, since the caller has the array and can go on without the cache."""
+        if self.disabled:
+            return
+        try:
+            with atomic_write(self.path_for(description), "wb") as handle:
+                np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
+        except OutputError as err:
+            self.disabled = True
+            warnings.warn(f"cache {self.folder} disabled: {err}; going on without it", stacklevel=2)

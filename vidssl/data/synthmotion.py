@@ -114,6 +114,7 @@ import json
 import math
 import multiprocessing
 import os
+import re
 import shutil
 import uuid
 import zlib
@@ -125,7 +126,8 @@ import av
 import cv2
 import numpy as np
 
-from vidssl.errors import VidsslError
+from vidssl.errors import OutputError, VidsslError
+from vidssl.fileio import make_output_dir, process_alive
 from vidssl.progress import progress_bar
 
 GENERATOR_VERSION = 3  # 3: class tempos; 2: mirror pairs and an arrow of time (1: time-reverse pairs)
@@ -1336,7 +1338,8 @@ def generate_synthmotion(
     plan_arguments = {key: value for key, value in arguments.items() if key not in ("fps", "classes")}
     plans = [plan for spec in specs for plan in plan_class(spec, **plan_arguments)]
     target = out.resolve()
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_output_dir(target.parent)
+    remove_abandoned_staging(target)
     staging = target.with_name(f".{target.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         for spec in specs:
@@ -1347,6 +1350,17 @@ def generate_synthmotion(
         metadata = _metadata(arguments, specs, plans)
         (staging / "metadata.json").write_text(json.dumps(metadata, indent=1) + "\n")
         _move_into_place(staging, target, arguments)
+    except OSError as err:
+        raise OutputError(err.filename or staging, err) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out
+
+
+def remove_abandoned_staging(target: Path) -> None:
+    """Delete ``.<name>.partial-<pid>-…`` folders of generations into ``target`` whose process is gone (killed)."""
+    pattern = re.compile(rf"^\.{re.escape(target.name)}\.partial-(\d+)-[0-9a-f]{{8}}$")
+    for entry in target.parent.iterdir():
+        match = pattern.match(entry.name)
+        if match and entry.is_dir() and int(match[1]) != os.getpid() and not process_alive(int(match[1])):
+            shutil.rmtree(entry, ignore_errors=True)

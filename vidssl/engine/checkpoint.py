@@ -26,6 +26,8 @@ __all__ = [
     "load_checkpoint",
     "capture_rng_state",
     "restore_rng_state",
+    "state_dict_mismatch",
+    "load_matching_state_dict",
 ]
 
 
@@ -61,11 +63,45 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     except Exception as exc:  # truncated zip, garbage bytes, disallowed pickled objects ...
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise VidsslError(
-            f"checkpoint {path} is corrupt or not a vidssl checkpoint ({first_line}); delete it to start fresh"
+            f"checkpoint {path} is corrupt or not a vidssl checkpoint ({first_line})"
         ) from None
     if not isinstance(state, dict):
         raise VidsslError(f"checkpoint {path}: expected a dict, got {type(state).__name__}")
     return state
+
+
+def state_dict_mismatch(module: torch.nn.Module, state_dict: Any, *, limit: int = 3) -> str | None:
+    """Why ``state_dict`` does not load into ``module`` (strictly), in one line, or None when it does.
+
+    Names the first ``limit`` missing keys, unexpected keys and shape
+    mismatches, so a user sees which model the checkpoint was written for.
+    """
+    if not isinstance(state_dict, dict):
+        return f"expected a dict of tensors, got {type(state_dict).__name__}"
+    expected = module.state_dict()
+    missing = [key for key in expected if key not in state_dict]
+    unexpected = [key for key in state_dict if key not in expected]
+    shapes = [
+        f"{key} {tuple(state_dict[key].shape)} vs {tuple(value.shape)}"
+        for key, value in expected.items()
+        if key in state_dict and isinstance(state_dict[key], torch.Tensor) and state_dict[key].shape != value.shape
+    ]
+    parts = []
+    for what, items in (("missing keys", missing), ("unexpected keys", unexpected),
+                        ("shape mismatch (checkpoint vs model)", shapes)):
+        if items:
+            more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
+            parts.append(f"{len(items)} {what}: {', '.join(items[:limit])}{more}")
+    return "; ".join(parts) or None
+
+
+def load_matching_state_dict(module: torch.nn.Module, state_dict: Any, *, source: str | Path) -> None:
+    """``module.load_state_dict(state_dict)``, or a :class:`VidsslError` naming ``source`` and the first missing,
+    unexpected and mis-shaped keys."""
+    problem = state_dict_mismatch(module, state_dict)
+    if problem is not None:
+        raise VidsslError(f"{source} does not match this model: {problem}")
+    module.load_state_dict(state_dict)
 
 
 def capture_rng_state() -> dict[str, Any]:

@@ -39,11 +39,17 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
-from vidssl.engine.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from vidssl.engine.checkpoint import (
+    capture_rng_state,
+    load_checkpoint,
+    load_matching_state_dict,
+    restore_rng_state,
+    save_checkpoint,
+)
 from vidssl.engine.distributed import DistInfo, init_distributed
 from vidssl.engine.logging import MetricsLogger, RunningMeans, as_float, format_epoch_summary
 from vidssl.engine.optim import build_optimizer, build_scheduler
-from vidssl.errors import VidsslError
+from vidssl.errors import OutputError, VidsslError
 from vidssl.progress import progress_bar
 
 __all__ = [
@@ -428,10 +434,7 @@ def _resume_from(
     missing = [key for key in ("model", "optimizer", "scheduler", "epoch", "rng", "history") if key not in state]
     if missing:
         raise VidsslError(f"checkpoint {path} lacks {', '.join(missing)}; it was not written by vidssl.engine.fit")
-    try:
-        method.load_state_dict(state["model"])
-    except RuntimeError as exc:
-        raise VidsslError(f"checkpoint {path} does not match this model ({_first_line(exc)})") from None
+    load_matching_state_dict(method, state["model"], source=f"checkpoint {path}")
     try:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -445,6 +448,21 @@ def _resume_from(
     epoch = int(state["epoch"])
     _restore_rng_states(state["rng"], info=info, seed=seed, epoch=epoch, path=path)
     return epoch, [dict(row) for row in state["history"]]
+
+
+@contextlib.contextmanager
+def _keeping_last_good_checkpoint(last_path: Path, saved_epoch: int | None) -> Iterator[None]:
+    """Turn a failed epoch-end write (full disk, lost permissions) into an error that says what survived.
+
+    Checkpoints are written atomically, so ``last.pt`` still holds the last
+    epoch that was saved; the message says which, and how to continue.
+    """
+    try:
+        yield
+    except OutputError as err:
+        kept = (f"the last good checkpoint ({last_path}, {saved_epoch} epochs) is kept; free space and rerun "
+                f"with --resume") if saved_epoch else "no checkpoint was saved yet"
+        raise OutputError(err.path, f"{err.reason}; {kept}") from None
 
 
 def _wrap_for_training(method: nn.Module, *, info: DistInfo) -> nn.Module:
@@ -534,6 +552,7 @@ def fit(
         model = _wrap_for_training(method, info=info)
         best_score = max((row["score"] for row in history if _is_number(row.get("score"))), default=-math.inf)
 
+        saved_epoch = start_epoch if start_epoch > 0 else None
         logger = MetricsLogger(run_dir / "logs", enabled=is_main, purge_step=start_epoch * steps_per_epoch)
         try:
             logger.reset_csv(history)
@@ -548,7 +567,6 @@ def fit(
                     row.update(val_fn(method, epoch))
                 row = _clean_log_row(row)
                 history.append(row)
-                logger.log_epoch(history)
                 if is_main:
                     print(format_epoch_summary(row, epochs=cfg.epochs), flush=True)
 
@@ -564,12 +582,17 @@ def fit(
                     "history": history,
                 }
                 if is_main:
-                    if completed % cfg.checkpoint_every == 0 or completed == cfg.epochs:
-                        save_checkpoint(last_path, state)
-                    score = row.get("score")
-                    if _is_number(score) and score > best_score:
-                        best_score = score
-                        save_checkpoint(checkpoint_dir / "best.pt", state)
+                    with _keeping_last_good_checkpoint(last_path, saved_epoch):
+                        logger.log_epoch(history)
+                        if completed % cfg.checkpoint_every == 0 or completed == cfg.epochs:
+                            save_checkpoint(last_path, state)
+                            saved_epoch = completed
+                        score = row.get("score")
+                        if _is_number(score) and score > best_score:
+                            best_score = score
+                            save_checkpoint(checkpoint_dir / "best.pt", state)
+                else:
+                    logger.log_epoch(history)
                 if info.distributed:
                     dist.barrier()  # nobody runs ahead of the checkpoint
         finally:

@@ -21,6 +21,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ import numpy as np
 import torch
 
 from vidssl.data.array_cache import cache_key, file_fingerprint
+from vidssl.errors import OutputError
 from vidssl.fileio import atomic_write
 
 CACHE_VERSION = 1
@@ -61,6 +63,7 @@ class FeatureCache:
 
     def __init__(self, folder: str | os.PathLike) -> None:
         self.folder = Path(folder)
+        self.disabled = False  # set when a write failed: the features computed are still returned
 
     def __repr__(self) -> str:
         return f"FeatureCache({str(self.folder)!r})"
@@ -101,15 +104,25 @@ class FeatureCache:
     def store(
         self, description: dict[str, Any], by_layer: dict[str, np.ndarray], labels: np.ndarray, valid: np.ndarray
     ) -> None:
-        """Write each layer, the labels and the validity flags atomically (one file each)."""
+        """Write each layer, the labels and the validity flags atomically (one file each).
+
+        The cache is optional: if it cannot be written (unwritable ``$VIDSSL_CACHE``,
+        full disk) it warns once and stores nothing more; the caller keeps the
+        features it computed.
+        """
+        if self.disabled:
+            return
         entry = self.entry(description)
-        entry.mkdir(parents=True, exist_ok=True)
-        for name, array in {**{_safe(k): v for k, v in by_layer.items()}, "labels": labels, "valid": valid}.items():
-            _save_npy(entry / f"{name}.npy", array)
         meta = {k: description[k] for k in ("version", "backbone", "reader", "clips", "pooling")}
         meta["num_videos"] = len(labels)
-        with atomic_write(entry / "meta.json", "w") as f:
-            json.dump(meta, f, indent=2)
+        try:
+            for name, array in {**{_safe(k): v for k, v in by_layer.items()}, "labels": labels, "valid": valid}.items():
+                _save_npy(entry / f"{name}.npy", array)
+            with atomic_write(entry / "meta.json", "w") as f:
+                json.dump(meta, f, indent=2)
+        except OutputError as err:
+            self.disabled = True
+            warnings.warn(f"feature cache {self.folder} disabled: {err}; going on without it", stacklevel=2)
 
 
 def _safe(layer: str) -> str:
