@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import json
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -137,6 +138,102 @@ def decode_all(path: str | Path) -> np.ndarray:
     with av.open(str(path)) as container:
         frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
     return np.stack(frames)
+
+
+def write_stream_copy_cut(source: str | Path, target: str | Path, cut_frame: int) -> Path:
+    """Remux ``source`` as ``ffmpeg -ss <cut_frame / fps> -c copy target.mp4`` would; returns ``target``.
+
+    Packets are copied, not re-encoded, starting at the last keyframe at or
+    before ``cut_frame`` (a cut can only start decoding there). Timestamps are
+    shifted so that ``cut_frame`` is at t=0: the frames before it get negative
+    timestamps and the MP4 muxer writes an edit list hiding them. Players show
+    source frames ``cut_frame..end``; the container still holds and counts the
+    hidden ones, as in many Kinetics-style downloads.
+    """
+    with av.open(str(source)) as source_file:
+        packets, frame_ticks = _packets_and_frame_ticks(source_file)
+    cut_pts = min(packet.pts for packet in packets) + cut_frame * frame_ticks
+    first = max(i for i, packet in enumerate(packets) if packet.is_keyframe and packet.pts <= cut_pts)
+    return _remux(source, target, packets[first:], -cut_pts)
+
+
+def write_delayed_copy(source: str | Path, target: str | Path, delay_frames: int) -> Path:
+    """Remux ``source`` with every timestamp ``delay_frames`` frame periods later: its first frame is not at t=0."""
+    with av.open(str(source)) as source_file:
+        packets, frame_ticks = _packets_and_frame_ticks(source_file)
+    return _remux(source, target, packets, delay_frames * frame_ticks)
+
+
+def _packets_and_frame_ticks(container: av.container.InputContainer) -> tuple[list[av.Packet], int]:
+    """Non-empty packets of the first video stream (decode order) and one frame period in its ticks."""
+    stream = container.streams.video[0]
+    packets = [packet for packet in container.demux(stream) if packet.size > 0]
+    return packets, round(1 / (stream.time_base * stream.average_rate))
+
+
+def _remux(source: str | Path, target: str | Path, packets: list[av.Packet], shift: int) -> Path:
+    """Write ``packets`` of ``source``'s first video stream to ``target`` with timestamps moved by ``shift`` ticks."""
+    target = Path(target)
+    with av.open(str(source)) as source_file, av.open(str(target), "w") as target_file:
+        out_stream = target_file.add_stream_from_template(source_file.streams.video[0])
+        for packet in packets:
+            packet.pts += shift
+            if packet.dts is not None:
+                packet.dts += shift
+            packet.stream = out_stream
+            target_file.mux(packet)
+    return target
+
+
+def write_vfr_video(
+    path: str | Path,
+    frames: np.ndarray,
+    times_ms: list[int],
+    codec: str = "libx264",
+    fps: int = 25,
+    last_duration_ms: int | None = None,
+) -> Path:
+    """Encode RGB frames (T, H, W, 3) shown at ``times_ms`` (increasing milliseconds): variable frame rate.
+
+    ``fps`` is only the nominal rate given to the muxer (Matroska stores it as
+    the default frame duration); MP4 derives its average rate from the
+    timestamps. ``last_duration_ms`` sets how long the last frame stays on
+    screen (Matroska keeps it; MP4 repeats the previous interval).
+    """
+    path = Path(path)
+    time_base = Fraction(1, 1000)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        stream.codec_context.time_base = stream.time_base = time_base
+
+        def mux(packets: list[av.Packet]) -> None:
+            for packet in packets:
+                if last_duration_ms is not None and packet.pts == times_ms[-1]:
+                    packet.duration = last_duration_ms
+            container.mux(packets)
+
+        for image, time_ms in zip(np.asarray(frames, dtype=np.uint8), times_ms, strict=True):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = time_ms, time_base
+            mux(stream.encode(frame))
+        mux(stream.encode())
+    return path
+
+
+def count_packets(path: str | Path, *, hidden: bool) -> int:
+    """Non-empty video packets of ``path`` that an edit list hides (``hidden``) or shows."""
+    with av.open(str(path)) as container:
+        return sum(
+            1 for packet in container.demux(video=0) if packet.size > 0 and packet.is_discard == hidden
+        )
+
+
+def has_reordered_frames(path: str | Path) -> bool:
+    """Whether packets come in a decode order that differs from presentation order (B-frames)."""
+    with av.open(str(path)) as container:
+        pts = [packet.pts for packet in container.demux(video=0) if packet.size > 0]
+    return pts != sorted(pts)
 
 
 def write_frame_folder(

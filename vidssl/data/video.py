@@ -10,8 +10,13 @@ Three readers share one method, ``read(path, indices)``:
 
 Indices may repeat and come in any order (palindrome, shuffle, reverse); each
 distinct frame is decoded once and then gathered. Readers hold no open files,
-so they pickle into DataLoader workers. Frame ``k`` of an encoded video is the
-frame whose presentation time is ``k / fps`` after the stream start.
+so they pickle into DataLoader workers.
+
+Frame ``k`` of an encoded video is the frame on screen ``k / fps`` after the
+first frame the decoder shows (to the nearest half frame), so frame 0 is that
+first frame even when B-frames or a cut offset the container's start time, and
+a variable-frame-rate video is resampled at the stream's rate (``VideoMeta.fps``).
+:func:`probe` counts exactly the indices this serves.
 """
 
 from __future__ import annotations
@@ -24,7 +29,6 @@ import json
 import math
 import multiprocessing
 import os
-import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -37,14 +41,15 @@ import cv2
 import numpy as np
 
 from vidssl.errors import CorruptVideoError, VidsslError
-from vidssl.fileio import write_json_atomic
+from vidssl.fileio import remove_stale_temporaries, temporary_name, write_json_atomic
 from vidssl.progress import progress_bar
 
 # Errors PyAV raises for unreadable input; av.FFmpegError also covers missing files.
 _DECODE_ERRORS = (av.FFmpegError, OSError)
-# A container frame count is trusted when it agrees with duration * fps this well.
-_COUNT_TOLERANCE_FRAMES = 2
-_COUNT_TOLERANCE_RELATIVE = 0.05
+# Seek target when the container declares no duration: past the end of any real file.
+_FAR_FUTURE_PTS = 2**62
+# Packets read from the file start to find the first shown frame; more than any reorder depth.
+_MAX_REORDER_PACKETS = 64
 # Seeks retried from ever earlier keyframes before decoding from the start.
 _MAX_SEEK_RETRIES = 3
 # Upper bound on the frames held in memory at once while building the cache.
@@ -76,10 +81,19 @@ class Reader(Protocol):
 def probe(path: str | os.PathLike) -> VideoMeta:
     """Frame count, fps and size of the first video stream of ``path``.
 
-    The container's frame count is used when it agrees with duration * fps;
-    otherwise (webm/mkv report none) packets are counted by demuxing, which
-    reads the file but decodes nothing. The first frame is decoded to check
-    that the stream is readable at all.
+    ``num_frames`` is how many indices :class:`PyAVReader` serves, so
+    ``read(path, range(num_frames))`` succeeds: the time from the first shown
+    frame to the end of the last one, times fps. At a constant frame rate that
+    is the number of frames the decoder outputs; frames an MP4 edit list hides
+    (stream-copied cuts) are not counted.
+
+    Only the first frame is decoded (to check the stream is readable). The
+    container's count is used when it equals duration * fps and the first
+    frame is shown at the stream's start with nothing hidden before it: the
+    ordinary file, probed from its header and first packets. Otherwise the
+    count comes from the timestamps of the first packets and, after a seek, of
+    the packets from the last keyframe on; without timestamps there, the shown
+    packets are counted.
 
     Raises:
         CorruptVideoError: the file can't be opened, has no video stream,
@@ -91,18 +105,34 @@ def probe(path: str | os.PathLike) -> VideoMeta:
             stream = _video_stream(container, path)
             _use_one_decoding_thread(stream)
             fps = _frame_rate(stream, path)
-            first = next(container.decode(stream), None)
-            if first is None:
-                raise CorruptVideoError(f"{path}: video stream has no frames")
-            height, width = first.height, first.width
-            num_frames = _trusted_frame_count(container, stream, fps)
+            first, plain_start = _first_frame(container, stream, path)
+            num_frames = _declared_frame_count(container, stream, fps) if plain_start else None
         if num_frames is None:
-            num_frames = _count_packets(path)
+            num_frames = _frames_by_time(path, fps)
+        if num_frames is None:
+            num_frames = _count_shown_packets(path)
     except _DECODE_ERRORS as err:
         raise CorruptVideoError(f"{path}: cannot read video ({err})") from err
     if num_frames <= 0:
         raise CorruptVideoError(f"{path}: video stream has no frames")
-    return VideoMeta(num_frames=num_frames, fps=float(fps), height=height, width=width)
+    return VideoMeta(num_frames=num_frames, fps=float(fps), height=first.height, width=first.width)
+
+
+def _first_frame(container: Any, stream: Any, path: str) -> tuple[Any, bool]:
+    """The first frame the decoder outputs, and whether the stream starts plainly.
+
+    Plainly: that frame is shown at the stream's start time and no packet
+    before it is hidden. A stream-copied cut (``ffmpeg -ss ... -c copy``)
+    starts at the keyframe before the cut point and an MP4 edit list hides the
+    packets before the cut (the decoder decodes but never outputs them); in
+    AVI with B-frames the first frame is shown one frame after the start.
+    """
+    hidden = False
+    for packet in container.demux(stream):
+        hidden = hidden or packet.is_discard
+        for frame in packet.decode():
+            return frame, not hidden and frame.pts == stream.start_time
+    raise CorruptVideoError(f"{path}: video stream has no frames")
 
 
 def _open(path: str) -> Any:
@@ -133,27 +163,71 @@ def _frame_rate(stream: Any, path: str) -> Fraction:
     return Fraction(rate)
 
 
-def _trusted_frame_count(container: Any, stream: Any, fps: Fraction) -> int | None:
-    """``stream.frames`` if it is positive and matches duration * fps, else None."""
+def _declared_frame_count(container: Any, stream: Any, fps: Fraction) -> int | None:
+    """``stream.frames`` if it is positive and equals duration * fps (rounded), else None."""
     declared = stream.frames
     if declared <= 0:
         return None
     if stream.duration is not None and stream.time_base is not None:
-        seconds = float(stream.duration * stream.time_base)
+        seconds = Fraction(stream.duration) * Fraction(stream.time_base)
     elif container.duration is not None:
-        seconds = container.duration / av.time_base
+        seconds = Fraction(container.duration, av.time_base)
     else:
         return None
-    expected = seconds * float(fps)
-    tolerance = max(_COUNT_TOLERANCE_FRAMES, _COUNT_TOLERANCE_RELATIVE * declared)
-    return declared if abs(declared - expected) <= tolerance else None
+    return declared if declared == math.floor(seconds * fps + Fraction(1, 2)) else None
 
 
-def _count_packets(path: str) -> int:
-    """Number of non-empty video packets (one per frame for the codecs datasets use)."""
+def _count_shown_packets(path: str) -> int:
+    """Non-empty video packets an edit list does not hide (one per frame for the codecs datasets use)."""
     with _open(path) as container:
         stream = _video_stream(container, path)
-        return sum(1 for packet in container.demux(stream) if packet.size > 0)
+        return sum(1 for packet in container.demux(stream) if _is_shown(packet))
+
+
+def _is_shown(packet: Any) -> bool:
+    """A frame's packet the decoder will output: not the end-of-stream marker, not hidden by an edit list."""
+    return packet.size > 0 and not packet.is_discard
+
+
+def _frames_by_time(path: str, fps: Fraction) -> int | None:
+    """Frame indices from the first shown frame to the end of the last one; None without timestamps."""
+    with _open(path) as container:
+        stream = _video_stream(container, path)
+        start = _first_shown_pts(container, stream)
+        if start is None:
+            return None
+        clock = _FrameClock(start_pts=start, time_base=Fraction(stream.time_base), fps=fps)
+        end = _end_of_last_shown_frame(container, stream, clock)
+    return None if end is None else clock.index_of(end)
+
+
+def _end_of_last_shown_frame(container: Any, stream: Any, clock: _FrameClock) -> int | None:
+    """pts + duration of the last shown frame, from the packets after the last keyframe (seeks there).
+
+    None when the file can't seek or no packet there has a timestamp (a
+    truncated file's index may point past its data).
+    """
+    try:
+        container.seek(_pts_after_the_end(container, stream), stream=stream, backward=True, any_frame=False)
+    except av.FFmpegError:
+        return None
+    last_pts, last_duration = None, 0
+    for packet in container.demux(stream):
+        if _is_shown(packet) and packet.pts is not None and (last_pts is None or packet.pts > last_pts):
+            last_pts, last_duration = packet.pts, packet.duration
+    if last_pts is None:
+        return None
+    return last_pts + (last_duration or clock.frame_ticks())
+
+
+def _pts_after_the_end(container: Any, stream: Any) -> int:
+    """A timestamp at or past the stream's end: a backward seek to it lands on the last keyframe."""
+    start = stream.start_time or 0
+    if stream.duration:
+        return start + stream.duration
+    if container.duration:
+        return start + math.ceil(Fraction(container.duration, av.time_base) / Fraction(stream.time_base))
+    return _FAR_FUTURE_PTS
 
 
 class PyAVReader:
@@ -187,7 +261,7 @@ class PyAVReader:
         with _open(path) as container:
             stream = _video_stream(container, path)
             _use_one_decoding_thread(stream)
-            clock = _FrameClock.of(stream, path)
+            clock = _FrameClock.of(container, stream, path)
             seek_to = clock.pts_of(int(wanted[0])) if wanted[0] > 0 else None
             for _ in range(_MAX_SEEK_RETRIES):
                 if seek_to is None:
@@ -209,20 +283,32 @@ class PyAVReader:
 
 @dataclass(frozen=True)
 class _FrameClock:
-    """Converts between frame indices and presentation timestamps of one stream."""
+    """Converts between frame indices and presentation timestamps of one stream.
+
+    Frame 0 is the first frame the decoder shows, whatever the container
+    calls the stream start: AVI stores only decode times, so with B-frames the
+    first frame is shown one frame after the stream's start time.
+    """
 
     start_pts: int
     time_base: Fraction
     fps: Fraction
 
     @classmethod
-    def of(cls, stream: Any, path: str) -> _FrameClock:
-        start = stream.start_time if stream.start_time is not None else 0
+    def of(cls, container: Any, stream: Any, path: str) -> _FrameClock:
+        """The clock of ``stream``; reads a few packets, so call it before seeking ``container``."""
+        start = _first_shown_pts(container, stream)
+        if start is None:
+            start = stream.start_time if stream.start_time is not None else 0
         return cls(start_pts=start, time_base=Fraction(stream.time_base), fps=_frame_rate(stream, path))
 
     def index_of(self, pts: int) -> int:
         """Frame index of a frame shown at ``pts``: round((pts - start) * time_base * fps)."""
         return math.floor((pts - self.start_pts) * self.time_base * self.fps + Fraction(1, 2))
+
+    def frame_ticks(self) -> int:
+        """One frame period in ``time_base`` ticks (for frames that carry no duration)."""
+        return max(1, round(1 / (self.fps * self.time_base)))
 
     def pts_of(self, index: int) -> int:
         """Nominal timestamp of frame ``index``: start + index / (fps * time_base), rounded down.
@@ -231,6 +317,27 @@ class _FrameClock:
         if muxer rounding put the frame a tick later, on the keyframe before.
         """
         return self.start_pts + math.floor(Fraction(index) / (self.fps * self.time_base))
+
+
+def _first_shown_pts(container: Any, stream: Any) -> int | None:
+    """Earliest presentation timestamp among the packets the decoder shows, read from the file start.
+
+    Packets come in decode order and none is shown before it is decoded
+    (pts >= dts), so once a packet's dts reaches the earliest pts seen, no
+    later packet is shown earlier: only the first few packets are read.
+    Packets an edit list hides are skipped. None when packets carry no pts.
+    """
+    earliest, read = None, 0
+    for packet in container.demux(stream):
+        if packet.size == 0 or read >= _MAX_REORDER_PACKETS:
+            break
+        if packet.pts is None or not _is_shown(packet):
+            continue
+        read += 1
+        earliest = packet.pts if earliest is None else min(earliest, packet.pts)
+        if packet.dts is not None and packet.dts >= earliest:
+            break
+    return earliest
 
 
 def _decoded_frames(container: Any, stream: Any) -> Iterator[tuple[Any, int | None]]:
@@ -256,7 +363,8 @@ def _decode_forward(
     — the dts of the first packet, so the caller can seek earlier. A wanted
     index that falls in a gap between frame timestamps (variable frame rate)
     gets the frame on screen at that time, i.e. the previous one; indices
-    before the first frame of the file get the first frame.
+    before the first frame of the file get the first frame, and indices after
+    the last frame's timestamp but within its duration get the last frame.
     """
     out: list[np.ndarray] = []
     held_frame, held_rgb = None, None  # last decoded frame and its RGB array, if converted
@@ -283,11 +391,25 @@ def _decode_forward(
             out.append(held_rgb)
         if len(out) == len(wanted):
             return out
+    if held_frame is not None:  # the last frame stays on screen for its duration
+        end = _index_after(held_frame, clock, next_index)
+        while len(out) < len(wanted) and wanted[len(out)] < end:
+            held_rgb = held_frame.to_ndarray(format="rgb24") if held_rgb is None else held_rgb
+            out.append(held_rgb)
+        if len(out) == len(wanted):
+            return out
     missing = wanted[len(out):]
     last = f"the last decoded frame is {next_index - 1}" if held_frame is not None else "no frame decoded"
     raise CorruptVideoError(
         f"{path}: frames {missing[:5].tolist()}{'...' if len(missing) > 5 else ''} not found ({last})"
     )
+
+
+def _index_after(frame: Any, clock: _FrameClock, next_index: int) -> int:
+    """First index after ``frame`` leaves the screen (its pts + duration); ``next_index`` without pts."""
+    if frame.pts is None:
+        return next_index
+    return clock.index_of(frame.pts + (frame.duration or clock.frame_ticks()))
 
 
 def _unique_indices(indices: Sequence[int], path: str) -> tuple[np.ndarray, np.ndarray]:
@@ -428,6 +550,7 @@ def build_frame_cache(
         raise VidsslError(f"short_side must be a positive number of pixels, got {short_side}")
     cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(cache)  # left by a cache build that was killed
     reader = source_reader if source_reader is not None else PyAVReader()
     shapes: dict[int, tuple[int, ...]] = {}
     names: dict[int, str] = {}
@@ -513,8 +636,7 @@ def _cache_one_video(path: str, num_frames: int, target: str, short_side: int, r
     first = reader.read(path, [0])[0]
     height, width = resized_shape(first.shape[0], first.shape[1], short_side)
     chunk = max(1, min(num_frames, _CACHE_CHUNK_BYTES // max(1, first.nbytes)))
-    handle, temp = tempfile.mkstemp(dir=os.path.dirname(target), suffix=".npy.tmp")
-    os.close(handle)
+    temp = os.path.join(os.path.dirname(target), temporary_name(target))  # open_memmap creates it with the umask
     try:
         out = np.lib.format.open_memmap(temp, mode="w+", dtype=np.uint8, shape=(num_frames, height, width, 3))
         for start in range(0, num_frames, chunk):
