@@ -7,6 +7,7 @@ it builds takes plain typed arguments and can be built by hand the same way
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 from torch import nn
@@ -14,7 +15,7 @@ from torch import nn
 from vidssl.config.schema import ClipConfig, DataConfig, MethodConfig, ModelConfig, RunConfig, ViewSynthesisConfig
 from vidssl.data.array_cache import ArrayCache
 from vidssl.data.curriculum import CurriculumDataset, score_samples
-from vidssl.data.datasets import VideoDataset, VideoRecord, load_records
+from vidssl.data.datasets import VideoDataset, VideoRecord, load_records, warn_short_videos
 from vidssl.data.pretext.corp import CORPSampler
 from vidssl.data.pretext.sro import SROSampler
 from vidssl.data.pretext.sts import STSSampler, fixed_clip_records
@@ -23,7 +24,8 @@ from vidssl.data.pretext.vcop import VCOPSampler
 from vidssl.data.synthmotion import generate_synthmotion
 from vidssl.data.transforms import ClipAugment, frames_for_modality
 from vidssl.data.video import CachedReader, build_frame_cache, make_reader
-from vidssl.errors import VidsslError
+from vidssl.errors import OutputError, VidsslError
+from vidssl.fileio import make_output_dir
 from vidssl.methods import METHODS
 from vidssl.methods.corp import CORP
 from vidssl.methods.sro import SRO
@@ -81,8 +83,15 @@ def build_reader(data: DataConfig, records: list[VideoRecord]):
     if data.cache_short_side > 0:
         cache_dir = Path(data.cache_dir) if data.cache_dir else cache_root() / f"frames-{data.cache_short_side}"
         source = make_reader(data.reader, template=data.frame_template) if data.reader == "frames" else None
-        records = build_frame_cache(records, cache_dir, short_side=data.cache_short_side, source_reader=source)
-        return CachedReader(cache_dir), records
+        try:
+            make_output_dir(cache_dir)
+            cached = build_frame_cache(records, cache_dir, short_side=data.cache_short_side, source_reader=source)
+        except (OutputError, OSError) as err:  # the cache is optional: decode every clip instead
+            reason = err if isinstance(err, OutputError) else OutputError(err.filename or cache_dir, err)
+            warnings.warn(f"frame cache disabled: {reason}; decoding the videos on the fly instead (slower)",
+                          stacklevel=2)
+        else:
+            return CachedReader(cache_dir), cached
     if data.reader == "frames":
         return make_reader("frames", template=data.frame_template), records
     return make_reader(data.reader), records
@@ -209,6 +218,7 @@ def build_pretext_dataset(cfg: RunConfig, records: list, reader, *, progress: bo
     video; with a ``method.curriculum`` the dataset is wrapped in the single-step
     pacing of eq. (7), after scoring every sample once (cached).
     """
+    warn_short_videos(records, frames_for_modality(cfg.clip.frames, cfg.model.modality), cfg.clip.short_video)
     source = frame_source(cfg.data)
     sampler = build_pretext_sampler(cfg.method, cfg.clip, modality=cfg.model.modality, frame_source=source)
     if cfg.method.name == "sts" and cfg.method.clips == "fixed":

@@ -3,7 +3,9 @@
 ``from_dict(cls, data)`` checks every key against the dataclass fields (an
 unknown key is an error listing the valid ones) and every value against the
 field's type (``int``, ``float``, ``str``, ``bool``, ``X | None``,
-``tuple[...]``/``list[...]`` and nested dataclasses). ``apply_overrides``
+``tuple[...]``/``list[...]`` and nested dataclasses); a dataclass with a
+``validate(where)`` method then checks its values (``where`` is its dotted
+key, e.g. ``clip``). ``apply_overrides``
 applies ``section.key=value`` strings from the command line, the value parsed
 as YAML (``train.lr=0.05``, ``method.transforms=[1x,2x]``).
 """
@@ -72,7 +74,7 @@ def load_config_with_base(path: str | Path, resolve: Callable[[str, Path], Path]
 
 
 def from_dict(cls, data: dict, *, where: str = "") -> Any:
-    """Build dataclass ``cls`` from ``data``, validating keys and value types."""
+    """Build dataclass ``cls`` from ``data``, validating keys, value types and (``cls.validate``) values."""
     if not isinstance(data, dict):
         raise VidsslError(f"{where or cls.__name__}: expected a mapping, got {type(data).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
@@ -85,7 +87,11 @@ def from_dict(cls, data: dict, *, where: str = "") -> Any:
     for name, value in data.items():
         key = f"{where}.{name}" if where else name
         values[name] = _coerce(value, hints[name], key)
-    return cls(**values)
+    obj = cls(**values)
+    validate = getattr(obj, "validate", None)
+    if callable(validate):
+        validate(where)
+    return obj
 
 
 def to_dict(obj) -> dict:

@@ -2,15 +2,49 @@
 
 One YAML file per experiment (``configs/``) fills these dataclasses through
 :func:`vidssl.config.loading.from_dict`; the CLI is the only place that reads
-them and passes plain keyword arguments to the library's constructors.
+them and passes plain keyword arguments to the library's constructors. A
+section with a ``validate(where)`` method is checked by ``from_dict`` as soon
+as it is built, so a bad value fails before any data is read.
 """
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+from vidssl.data.sampling import FIT_RULES
 from vidssl.engine.trainer import TrainConfig
 from vidssl.eval.linear_probe import LinearProbeConfig
 from vidssl.eval.temporal import TemporalProbeConfig
+from vidssl.errors import VidsslError
+
+
+def _key(where: str, name: str) -> str:
+    return f"{where}.{name}" if where else name
+
+
+def _shown(value: Any) -> str:
+    """A value as the user would write it in YAML: lists in brackets, strings bare."""
+    return str(list(value)) if isinstance(value, tuple) else str(value)
+
+
+def _require(ok: bool, where: str, name: str, value: Any, expected: str) -> None:
+    if not ok:
+        raise VidsslError(f"{_key(where, name)}={_shown(value)}: expected {expected}")
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _probability(value: float) -> bool:
+    return 0 <= value <= 1  # False for NaN
+
+
+def _range_pair(upper: float = math.inf) -> Callable[[tuple[float, float]], bool]:
+    """Rule for a [low, high] pair with 0 < low <= high <= ``upper``."""
+    return lambda pair: 0 < pair[0] <= pair[1] <= upper
 
 
 @dataclass
@@ -37,6 +71,11 @@ class DataConfig:
     synth_per_class: int = 24
     synth_seed: int = 0
     synth_appearance_bias: float = 0.0
+
+    def validate(self, where: str = "data") -> None:
+        """Reject values the data pipeline cannot use, naming ``where.<key>`` and the value."""
+        _require(self.cache_short_side >= 0, where, "cache_short_side", self.cache_short_side,
+                 "an integer >= 0 (0 = no frame cache)")
 
 
 @dataclass
@@ -184,6 +223,33 @@ class ClipConfig:
     grayscale_p: float = 0.2
     blur_p: float = 0.0
     resize: tuple[int, int] | None = None  # (h, w): resize then random crop (SRO §IV-D: 128x171 -> 112)
+
+    def validate(self, where: str = "clip") -> None:
+        """Reject clips no sampler or augmentation can make, naming ``where.<key>`` and the value."""
+        for name, rule, expected in _CLIP_RULES:
+            _require(rule(getattr(self, name)), where, name, getattr(self, name), expected)
+        resize_ok = self.resize is None or all(_positive_int(side) and side >= self.size for side in self.resize)
+        _require(resize_ok, where, "resize", self.resize,
+                 f"null or [height, width], integers >= {_key(where, 'size')} ({self.size})")
+
+
+_CLIP_RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("frames", _positive_int, "a positive integer"),
+    ("size", _positive_int, "a positive integer"),
+    ("base_interval", _positive_int, "a positive integer"),
+    ("jitter", _range_pair(), "[low, high] with 0 < low <= high"),
+    ("short_video", lambda rule: rule in FIT_RULES, f"one of {', '.join(FIT_RULES)}"),
+    ("scale", _range_pair(1.0), "[low, high] with 0 < low <= high <= 1"),
+    ("ratio", _range_pair(), "[low, high] with 0 < low <= high"),
+    ("flip_p", _probability, "a probability in [0, 1]"),
+    ("color_jitter_p", _probability, "a probability in [0, 1]"),
+    ("grayscale_p", _probability, "a probability in [0, 1]"),
+    ("blur_p", _probability, "a probability in [0, 1]"),
+    ("brightness", lambda strength: strength >= 0, "a number >= 0"),
+    ("contrast", lambda strength: strength >= 0, "a number >= 0"),
+    ("saturation", lambda strength: strength >= 0, "a number >= 0"),
+    ("hue", lambda shift: 0 <= shift <= 0.5, "a number in [0, 0.5]"),
+)
 
 
 @dataclass

@@ -3,7 +3,8 @@
 :func:`load_records` turns a dataset on disk (one of :data:`FORMATS`) into a
 sorted list of :class:`VideoRecord` plus the class names. Each video is probed
 once for its frame count, fps and size; results are cached in a JSON index so
-later calls start instantly. :class:`VideoDataset` pairs records with a reader
+later calls start instantly. Split-file entries whose path leaves the dataset
+root are refused with a warning. :class:`VideoDataset` pairs records with a reader
 and a pure sampler and makes every sample reproducible from
 ``(seed, epoch, index)``.
 """
@@ -17,7 +18,7 @@ import json
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,56 @@ class VideoRecord:
 _Listed = tuple[str, int]
 
 
+@dataclass
+class _Listing:
+    """What a layout's split files name: videos found, paths that do not exist, paths leaving ``root``.
+
+    Containment is lexical (``os.path.normpath`` of the joined path), so symlinks
+    inside ``root`` that point to other disks stay allowed.
+    """
+
+    root: Path
+    listed: list[_Listed] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    outside: list[str] = field(default_factory=list)
+
+    def refuses(self, path: Path) -> bool:
+        """True (and ``path`` noted as outside) when ``path`` leaves the root."""
+        if _inside(self.root, path):
+            return False
+        self.outside.append(os.path.abspath(path))
+        return True
+
+    def add(self, path: Path, label: int) -> None:
+        """``path`` (or the frame folder named like it without extension), unless outside or missing."""
+        if self.refuses(path):
+            return
+        for candidate in (path, path.with_suffix("")):
+            if candidate.exists() and (candidate == path or candidate.is_dir()):
+                self.listed.append((str(candidate.resolve()), label))
+                return
+        self.missing.append(str(path))
+
+    def add_first_existing(self, candidates: list[Path], label: int) -> None:
+        """The first of ``candidates`` that exists; the entry is refused when any candidate leaves the root."""
+        if any(self.refuses(path) for path in candidates):  # notes the first escaping candidate only
+            return
+        found = next((path for path in candidates if path.exists()), None)
+        if found is None:
+            self.missing.append(str(candidates[0]))
+        else:
+            self.listed.append((str(found.resolve()), label))
+
+    def count(self) -> int:
+        return len(self.listed) + len(self.missing) + len(self.outside)
+
+
+def _inside(root: Path, path: Path) -> bool:
+    """Whether the lexically normalised ``path`` lies below ``root`` (symlinks are not followed)."""
+    base, target = os.path.abspath(root), os.path.abspath(path)
+    return target != base and os.path.commonpath([base, target]) == base
+
+
 def load_records(
     fmt: str,
     root: str | os.PathLike,
@@ -94,7 +145,12 @@ def load_records(
 
     Raises:
         VidsslError: unknown format, missing root or annotation file, malformed
-            split file (message names file:line), or no usable video.
+            split file or a UCF101 split label that disagrees with classInd.txt
+            (message names file:line), or no usable video.
+
+    Entries whose normalised path leaves the root (``..``, absolute paths) are
+    never opened: they are skipped with one warning that counts them, as are
+    listed videos that do not exist.
     """
     if fmt not in _LISTERS:
         raise VidsslError(f"unknown dataset format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -104,12 +160,19 @@ def load_records(
     annotation_path = Path(annotations).expanduser() if annotations is not None else None
     if annotation_path is not None and not annotation_path.exists():
         raise VidsslError(f"{annotation_path}: annotation path does not exist")
-    listed, class_names, missing = _LISTERS[fmt](
+    listing, class_names = _LISTERS[fmt](
         root_path, annotation_path, split=split, split_id=split_id, labelled=labelled
     )
+    listed, missing = listing.listed, listing.missing
+    if listing.outside:
+        warnings.warn(
+            f"{fmt}: refused {len(listing.outside)} of {listing.count()} listed videos whose path leaves "
+            f"the dataset root {listing.root}: {_first_names(listing.outside)}",
+            stacklevel=2,
+        )
     if missing:
         warnings.warn(
-            f"{fmt}: skipped {len(missing)} of {len(listed) + len(missing)} listed videos that do not exist: "
+            f"{fmt}: skipped {len(missing)} of {listing.count()} listed videos that do not exist: "
             f"{_first_names(missing)}",
             stacklevel=2,
         )
@@ -133,7 +196,8 @@ def load_records(
         source = f"annotations {annotation_path}" if annotation_path is not None else f"root {root_path}"
         raise VidsslError(
             f"no usable videos for format {fmt!r}, split {split!r} (split_id {split_id}) "
-            f"under root {root_path} with {source} ({len(missing)} missing, {len(failures)} failed to probe)"
+            f"under root {root_path} with {source} ({len(missing)} missing, {len(listing.outside)} outside the root, "
+            f"{len(failures)} failed to probe)"
         )
     return records, class_names
 
@@ -148,7 +212,7 @@ def _first_names(items: Sequence[str]) -> str:
 
 
 # ---------------------------------------------------------------------------
-# Layouts: each returns (listed videos, class names, missing paths)
+# Layouts: each returns (listing of videos, missing and outside paths; class names)
 # ---------------------------------------------------------------------------
 
 
@@ -159,16 +223,18 @@ def _list_folder(root: Path, annotations: Path | None, *, split: str, split_id: 
     """
     if not root.is_dir():
         raise VidsslError(f"{root}: folder format needs a directory of class folders")
-    listed: list[_Listed] = []
+    listing = _Listing(root)
     class_names = []
     for item in sorted(root.iterdir()):
         if not labelled and _is_video(item):
-            listed.append((str(item.resolve()), -1))
+            listing.listed.append((str(item.resolve()), -1))
         elif item.is_dir() and not item.name.startswith("."):
             class_names.append(item.name)
     for label, name in enumerate(class_names):
-        listed.extend((str(item.resolve()), label) for item in sorted((root / name).iterdir()) if _is_video(item))
-    return listed, class_names, []
+        listing.listed.extend(
+            (str(item.resolve()), label) for item in sorted((root / name).iterdir()) if _is_video(item)
+        )
+    return listing, class_names
 
 
 def _is_video(path: Path) -> bool:
@@ -189,7 +255,7 @@ def _list_ucf101(root: Path, annotations: Path | None, *, split: str, split_id: 
     classInd lines are ``<1-based index> <ClassName>``; labels here are that
     index minus one, and class names are in classInd order. Split lines are
     ``<ClassName>/<video file> [<label>]``; the class comes from the folder part
-    (the trailing label is checked to be an integer, then ignored). Paths are
+    and a trailing 1-based label must agree with classInd.txt. Paths are
     relative to ``root``; ``.avi`` and ``.mp4`` both work, and a frame folder
     named like the file without its extension stands in for a missing file.
     """
@@ -199,15 +265,24 @@ def _list_ucf101(root: Path, annotations: Path | None, *, split: str, split_id: 
     class_names = _read_class_index(folder / "classInd.txt")
     label_of = {name: label for label, name in enumerate(class_names)}
     split_file = folder / f"{split}list0{split_id}.txt"
-    listed: list[_Listed] = []
-    missing = []
+    listing = _Listing(root)
     for line_number, line in _numbered_lines(split_file):
-        relative = _parse_ucf101_split_line(line, split_file, line_number)
+        relative, given_label = _parse_ucf101_split_line(line, split_file, line_number)
+        if listing.refuses(root / relative):
+            continue
         class_name = relative.split("/")[0]
+        where = f"{split_file}:{line_number}"
         if class_name not in label_of:
-            raise VidsslError(f"{split_file}:{line_number}: class {class_name!r} is not in {folder / 'classInd.txt'}")
-        _add_resolved(root / relative, label_of[class_name], listed, missing)
-    return listed, class_names, missing
+            raise VidsslError(f"{where}: class {class_name!r} is not in {folder / 'classInd.txt'}")
+        _check_split_label(given_label, class_name, label_of[class_name] + 1, where, folder / "classInd.txt")
+        listing.add(root / relative, label_of[class_name])
+    return listing, class_names
+
+
+def _check_split_label(given: int | None, class_name: str, class_index: int, where: str, class_file: Path) -> None:
+    """A split line's 1-based label, when given, must be its class folder's index in classInd.txt."""
+    if given is not None and given != class_index:
+        raise VidsslError(f"{where}: label {given} disagrees with {class_file}, where {class_name} is {class_index}")
 
 
 def _read_class_index(file: Path) -> list[str]:
@@ -226,12 +301,13 @@ def _read_class_index(file: Path) -> list[str]:
     return [by_index[index] for index in range(1, len(by_index) + 1)]
 
 
-def _parse_ucf101_split_line(line: str, file: Path, line_number: int) -> str:
+def _parse_ucf101_split_line(line: str, file: Path, line_number: int) -> tuple[str, int | None]:
+    """(relative path, 1-based label or None) of a ``<ClassName>/<video file> [<label>]`` line."""
     parts = line.split()
     valid = 1 <= len(parts) <= 2 and "/" in parts[0] and (len(parts) == 1 or _is_int(parts[1]))
     if not valid:
         raise VidsslError(f"{file}:{line_number}: expected '<ClassName>/<video file> [<label>]', got {line!r}")
-    return parts[0]
+    return parts[0], int(parts[1]) if len(parts) == 2 else None
 
 
 def _list_hmdb51(root: Path, annotations: Path | None, *, split: str, split_id: int, labelled: bool):
@@ -249,8 +325,7 @@ def _list_hmdb51(root: Path, annotations: Path | None, *, split: str, split_id: 
         raise VidsslError(f"{folder}: no <class>{suffix} files")
     class_names = sorted(file.name[: -len(suffix)] for file in files)
     wanted_flag = {"train": "1", "test": "2"}[split]
-    listed: list[_Listed] = []
-    missing = []
+    listing = _Listing(root)
     for label, class_name in enumerate(class_names):
         file = folder / f"{class_name}{suffix}"
         for line_number, line in _numbered_lines(file):
@@ -258,8 +333,8 @@ def _list_hmdb51(root: Path, annotations: Path | None, *, split: str, split_id: 
             if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
                 raise VidsslError(f"{file}:{line_number}: expected '<video file> <0|1|2>', got {line!r}")
             if parts[1] == wanted_flag:
-                _add_resolved(root / class_name / parts[0], label, listed, missing)
-    return listed, class_names, missing
+                listing.add(root / class_name / parts[0], label)
+    return listing, class_names
 
 
 def _list_kinetics(root: Path, annotations: Path | None, *, split: str, split_id: int, labelled: bool):
@@ -279,8 +354,7 @@ def _list_kinetics(root: Path, annotations: Path | None, *, split: str, split_id
     rows = list(_read_csv_rows(file, required, expected=",".join(KINETICS_COLUMNS)))
     class_names = sorted({row["label"] for _, row in rows if row.get("label")})
     label_of = {name: label for label, name in enumerate(class_names)}
-    listed: list[_Listed] = []
-    missing = []
+    listing = _Listing(root)
     for line_number, row in rows:
         if row.get("split") is not None and _kinetics_split(row["split"]) != wanted_split:
             continue
@@ -289,13 +363,9 @@ def _list_kinetics(root: Path, annotations: Path | None, *, split: str, split_id
         name = f"{row['youtube_id']}_{start:06d}_{end:06d}.mp4"
         label_name = row.get("label")
         candidates = [root / name] + ([root / label_name / name] if label_name else [])
-        found = next((path for path in candidates if path.exists()), None)
         label = label_of.get(label_name, -1) if label_name is not None else -1
-        if found is None:
-            missing.append(str(candidates[0]))
-        else:
-            listed.append((str(found.resolve()), label))
-    return listed, class_names, missing
+        listing.add_first_existing(candidates, label)
+    return listing, class_names
 
 
 def _kinetics_split(name: str) -> str:
@@ -325,16 +395,15 @@ def _list_sthsth(root: Path, annotations: Path | None, *, split: str, split_id: 
         templates.append(str(entry.get("template", "")).replace("[", "").replace("]", ""))
     class_names = _sthsth_class_names(file.parent / STHSTH_LABELS_FILE, templates if labelled else [])
     label_of = {name: label for label, name in enumerate(class_names)}
-    listed: list[_Listed] = []
-    missing = []
+    listing = _Listing(root)
     for position, (entry, template) in enumerate(zip(entries, templates)):
         label = -1
         if labelled:
             if template not in label_of:
                 raise VidsslError(f"{file}: entry {position} template {template!r} is not in {STHSTH_LABELS_FILE}")
             label = label_of[template]
-        _add_resolved(root / f"{entry['id']}.webm", label, listed, missing)
-    return listed, class_names, missing
+        listing.add(root / f"{entry['id']}.webm", label)
+    return listing, class_names
 
 
 def _sthsth_class_names(labels_file: Path, templates: list[str]) -> list[str]:
@@ -353,6 +422,7 @@ def _sthsth_class_names(labels_file: Path, templates: list[str]) -> list[str]:
 def _list_csv(root: Path, annotations: Path | None, *, split: str, split_id: int, labelled: bool):
     """A CSV with header ``path,label``; relative paths are resolved against the CSV's folder.
 
+    Every path must stay inside ``root`` (the CSV's folder when ``root`` is the CSV).
     Labels may be non-negative integers (class names are then "0".."max") or
     names (sorted, 0-based). With ``labelled=False`` the label column may be absent.
     """
@@ -365,13 +435,10 @@ def _list_csv(root: Path, annotations: Path | None, *, split: str, split_id: int
         if not raw.strip():
             raise VidsslError(f"{file}:{line_number}: empty label; expected a class name or integer")
     class_names, labels = _csv_labels([raw.strip() for raw in raw_labels])
-    listed: list[_Listed] = []
-    missing = []
+    listing = _Listing(root if root.is_dir() else root.parent)
     for position, (_, row) in enumerate(rows):
-        path = Path(row["path"]).expanduser()
-        _add_resolved(path if path.is_absolute() else file.parent / path,
-                      labels[position] if labelled else -1, listed, missing)
-    return listed, class_names, missing
+        listing.add(file.parent / Path(row["path"]).expanduser(), labels[position] if labelled else -1)
+    return listing, class_names
 
 
 def _csv_labels(raw: list[str]) -> tuple[list[str], list[int]]:
@@ -384,7 +451,7 @@ def _csv_labels(raw: list[str]) -> tuple[list[str], list[int]]:
     return class_names, [label_of[name] for name in raw]
 
 
-_LISTERS: dict[str, Callable[..., tuple[list[_Listed], list[str], list[str]]]] = {
+_LISTERS: dict[str, Callable[..., tuple[_Listing, list[str]]]] = {
     "folder": _list_folder,
     "ucf101": _list_ucf101,
     "hmdb51": _list_hmdb51,
@@ -464,15 +531,6 @@ def _parse_int_field(text: str, file: Path, line_number: int, column: str) -> in
     return int(value)
 
 
-def _add_resolved(path: Path, label: int, listed: list[_Listed], missing: list[str]) -> None:
-    """Append ``path`` (or the frame folder named like it without extension) or note it missing."""
-    for candidate in (path, path.with_suffix("")):
-        if candidate.exists() and (candidate == path or candidate.is_dir()):
-            listed.append((str(candidate.resolve()), label))
-            return
-    missing.append(str(path))
-
-
 # ---------------------------------------------------------------------------
 # Probing with a persistent index
 # ---------------------------------------------------------------------------
@@ -491,14 +549,19 @@ def index_path_for(index_cache_dir: str | os.PathLike | None, root: Path) -> Pat
     return folder / f"index_{digest}.json"
 
 
+# Bumped when probing counts frames differently, so cached probes of older versions are redone: 2 = the count of
+# frames that decode (stream-copied cuts' hidden frames left out, B-frame AVIs counted from their first frame).
+PROBE_VERSION = 2
+
+
 def _file_key(path: str, frame_template: str) -> dict[str, Any] | None:
-    """What must match for a cached probe to still hold: size, mtime_ns, frame template."""
+    """What must match for a cached probe to still hold: size, mtime_ns, frame template, probe version."""
     try:
         stat = os.stat(path)
     except OSError:
         return None
     template = frame_template if os.path.isdir(path) else None
-    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "template": template}
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "template": template, "probe": PROBE_VERSION}
 
 
 def probe_all(
@@ -533,7 +596,7 @@ def probe_all(
 def _cached_key(entry: dict[str, Any] | None) -> dict[str, Any] | None:
     if not isinstance(entry, dict):
         return None
-    return {name: entry.get(name) for name in ("size", "mtime_ns", "template")}
+    return {name: entry.get(name) for name in ("size", "mtime_ns", "template", "probe")}
 
 
 def _probe_one(path: str, key: dict[str, Any] | None, frame_template: str) -> dict[str, Any]:
@@ -566,6 +629,28 @@ def _save_index(file: Path, index: dict[str, Any]) -> None:
         write_json_atomic(file, index)
     except OSError as err:
         warnings.warn(f"{file}: cannot write probe index ({err}); videos will be probed again", stacklevel=3)
+
+
+# ---------------------------------------------------------------------------
+# Videos against the clip length
+# ---------------------------------------------------------------------------
+
+
+def warn_short_videos(records: Sequence[VideoRecord], clip_frames: int, short_video: str = "loop") -> int:
+    """Warn once when some videos have fewer frames than a clip; returns how many do.
+
+    Call it once per dataset, where its clip length is known. ``short_video``
+    names how samplers fill such clips (:func:`vidssl.data.sampling.fit_to_video`).
+    """
+    lengths = [record.num_frames for record in records if record.num_frames < clip_frames]
+    if lengths:
+        filled = "looped from their start" if short_video == "loop" else "padded by repeating their last frame"
+        warnings.warn(
+            f"{len(lengths)} of {len(records)} videos are shorter than a clip of {clip_frames} frames "
+            f"(shortest: {min(lengths)} frames); their clips are {filled} (clip.short_video: {short_video})",
+            stacklevel=2,
+        )
+    return len(lengths)
 
 
 # ---------------------------------------------------------------------------
