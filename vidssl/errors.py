@@ -17,9 +17,13 @@ class CorruptVideoError(VidsslError):
     """
 
 
-class OutputError(VidsslError):
+class OutputError(VidsslError, OSError):
     """An output could not be written: ``cannot write PATH: reason`` (unwritable folder, full disk, a file
-    where a folder should be). Raised by :mod:`vidssl.fileio`; the CLI prints it as one line."""
+    where a folder should be). Raised by :mod:`vidssl.fileio`; the CLI prints it as one line.
+
+    Also an ``OSError``, so code that treats a failed write of an optional file
+    as a warning (``except OSError``) keeps doing so.
+    """
 
     def __init__(self, path, reason) -> None:
         self.path = path

@@ -39,7 +39,7 @@ from vidssl.eval.speediness import (
     speediness_scores,
     summarize_speediness,
 )
-from vidssl.fileio import write_json_atomic
+from vidssl.fileio import make_output_dir, write_json_atomic
 
 CHECKPOINT = Path("checkpoints") / "last.pt"
 
@@ -130,6 +130,7 @@ def speediness_command(
     """
     run_dir, config, checkpoint = resolve_run(run)
     cfg = load_run_config(str(config), list(overrides))
+    out_dir = make_output_dir(Path(out) if out is not None else run_dir / "analysis")  # fail before scoring
     method = load_trained_method(cfg, checkpoint)
     data_cfg = analysis_data_config(cfg, data=data, fmt=fmt, annotations=annotations)
     records, class_names = build.build_records(data_cfg, split=split)
@@ -145,7 +146,6 @@ def speediness_command(
         "clip": {"frames": cfg.clip.frames, "size": cfg.clip.size, "base_interval": cfg.clip.base_interval,
                  "resize_short": resize_short, "short_video": cfg.clip.short_video},
     })
-    out_dir = Path(out) if out is not None else run_dir / "analysis"
     write_json_atomic(out_dir / "speediness.json", summary, indent=2)
     normalized = normalize_speediness(result.scores, result.speeds)
     plot_speediness(scores_by_speed(result, normalized), out_dir / "speediness.png",
@@ -248,6 +248,7 @@ def sts_command(
         raise VidsslError(f"--clips: expected a positive number of clips, got {clips!r}")
     path = Path(video)
     num_frames, reader = open_video(path, frame_template=frame_template)
+    out_dir = make_output_dir(Path(out) if out is not None else Path(f"sts_{path.stem if path.is_file() else path.name}"))
     if num_frames < frames:
         raise VidsslError(f"{path}: {num_frames} frames, shorter than one {frames}-frame clip (lower --frames)")
     try:
@@ -259,7 +260,6 @@ def sts_command(
             message = re.sub(rf"{re.escape(key)}(?!\w)", option, message)
         raise VidsslError(message) from None
     rng = np.random.default_rng(seed) if flip else None
-    out_dir = Path(out) if out is not None else Path(f"sts_{path.stem if path.is_file() else path.name}")
     entries = []
     for number, start in enumerate(sts_clip_starts(num_frames, clip_len=frames, clips=clips)):
         view = sampler.view(ClipRecord(str(path), 0, num_frames, start), reader, rng)

@@ -59,7 +59,7 @@ from vidssl.engine.trainer import fit
 from vidssl.errors import VidsslError
 from vidssl.eval import plots
 from vidssl.eval.finetune import Classifier, TrainClipSampler, default_finetune_augment
-from vidssl.fileio import write_json_atomic, write_text_atomic
+from vidssl.fileio import make_output_dir, write_json_atomic, write_text_atomic
 
 BENCHMARK_PRESETS = PACKAGED_CONFIGS / BENCHMARK_FOLDER
 PROTOCOLS = ("retrieval", "linear", "finetune", "sync", "order", "motion")
@@ -825,7 +825,7 @@ def benchmark_command(
     """Run every unfinished cell of the preset's rows (``only``: these rows) for ``seeds`` (default: the
     preset's), then write results.json, report.md and plots/ for every row of the preset. Returns the results."""
     started = time.time()
-    out = Path(out)
+    out = make_output_dir(out)
     spec = load_preset(preset)
     seeds = list(seeds) if seeds is not None else list(spec.seeds)
     overrides = list(overrides)

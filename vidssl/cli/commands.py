@@ -40,11 +40,24 @@ def resolve_config_path(name: str, folder: Path | None = None) -> Path:
         if path.parts[0] == BENCHMARK_FOLDER:
             raise VidsslError(f"{name}: a benchmark preset, not a run config (run it with vidssl benchmark --preset)")
         return packaged
-    raise VidsslError(f"{name}: config file not found (packaged configs: {', '.join(packaged_config_names())})")
+    raise VidsslError(f"{name}: config file not found{closest_config_names(name)}")
+
+
+def closest_config_names(name: str) -> str:
+    """``; did you mean quickstart?`` for a mistyped packaged config name, else where the names are listed."""
+    import difflib
+
+    close = difflib.get_close_matches(Path(name).with_suffix("").as_posix(), packaged_config_names(), n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(close)}?" if close else ""
+    return f"{hint} (vidssl info lists the packaged configs)"
 
 
 def load_run_config(name: str, overrides: list[str] = ()) -> RunConfig:
-    data = load_config_with_base(resolve_config_path(name), resolve_config_path)
+    path = resolve_config_path(name)
+    data = load_config_with_base(path, resolve_config_path)
+    if not data:  # an empty file would silently train every default (R3D-18 on SynthMotion)
+        raise VidsslError(f"{path}: empty config; expected sections such as data, model, method, train "
+                          f"(or 'base: NAME' to extend a packaged config)")
     data = apply_overrides(data, list(overrides))
     return from_dict(RunConfig, data)
 

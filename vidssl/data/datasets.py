@@ -628,7 +628,9 @@ def _save_index(file: Path, index: dict[str, Any]) -> None:
     try:
         write_json_atomic(file, index)
     except OSError as err:
-        warnings.warn(f"{file}: cannot write probe index ({err}); videos will be probed again", stacklevel=3)
+        reason = getattr(err, "reason", None) or err.strerror or err
+        warnings.warn(f"probe index disabled: cannot write {file}: {reason}; videos will be probed again",
+                      stacklevel=3)
 
 
 # ---------------------------------------------------------------------------
