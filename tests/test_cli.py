@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from videofixtures import TINY_RUN_OVERRIDES as TINY, make_ucf101, numbered_frames, write_video
+from videofixtures import TINY_RUN_OVERRIDES, make_ucf101, numbered_frames, write_video
 
 from vidssl.cli.commands import load_run_config, packaged_config_names
 from vidssl.cli.main import main
 
+# the tiny backbone at 1/8 width: nothing here depends on the width, and each run's checkpoints shrink 4x
+TINY = [*TINY_RUN_OVERRIDES, "model.width=0.125"]
 
 
 @pytest.fixture(scope="module")
@@ -221,7 +223,7 @@ def test_the_corp_presets_are_the_papers():
     t = m.train
     assert (t.optimizer, t.lr, t.lr_scaling, t.momentum, t.weight_decay, t.batch_size) == (
         "lars", 1.0, "linear", 0.9, 1e-6, 64)
-    assert t.schedule == "cosine" and t.warmup_epochs / t.epochs == 0.05 and t.epochs == 200
+    assert t.schedule == "cosine" and (t.warmup_fraction, t.warmup_epochs) == (0.05, 0.0) and t.epochs == 200
     assert (m.eval.linear.lr, m.eval.linear.epochs, m.eval.linear.weight_decay, m.eval.frames) == (0.16, 100, 0.0, 32)
     f = load_run_config("corp_f_r3d50")
     assert (f.method.name, f.method.num_clips, f.method.order, f.method.temperature) == ("corp_f", 2, True, 0.1)
@@ -240,6 +242,9 @@ def test_the_corp_presets_are_the_papers():
     assert (simclr_ssv2.method.name, simclr_ssv2.method.order, simclr_ssv2.data.format) == ("corp_f", False, "sthsth")
 
 
+PRESET_WIDTH = 0.03125  # channel multiplier for the preset smoke runs (64 → 2 channels in layer1)
+
+
 @pytest.mark.parametrize("config", PRESETS)
 def test_every_preset_builds_and_runs_two_steps(ucf, tmp_path, capsys, config):
     overrides = [o for o in TINY if not o.startswith("model.")]
@@ -247,11 +252,14 @@ def test_every_preset_builds_and_runs_two_steps(ucf, tmp_path, capsys, config):
         # 3 segments of >= 3 frames need 9; a queue that is a multiple of the batch; a one-epoch view stage
         overrides += ["clip.frames=9", "method.queue_size=8", "view.epochs=1"]
     if load_run_config(config).method.name.startswith("corp"):
-        overrides += ["train.warmup_epochs=0"]  # the paper's 5 % warm-up is 10 of 200 epochs; this run has 1
+        overrides += ["train.warmup_fraction=0"]  # the paper's 5 % warm-up is 10 of 200 epochs; this run has 1
     if load_run_config(config).method.name == "sts":
         overrides += ["clip.frames=8"]  # S3D-G's layer4 needs at least 5 frames
+    # the preset's backbone at 1/32 width: the same modules and heads, but checkpoints of a few MB instead of
+    # 0.4-0.8 GB per run (57 full-width R3D-50 / R3D-18 runs wrote 22 GB and filled the disk)
+    overrides += [f"model.width={PRESET_WIDTH}"]
     run = tmp_path / "run"
-    # 8 training videos, batch 4 → two steps at the paper's full-width backbone
+    # 8 training videos, batch 4 → two steps
     code, _, err = run_cli(["pretrain", config, *data_overrides(ucf), *overrides, "train.batch_size=4", "--out", str(run)], capsys)
     assert code == 0, err
     state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
@@ -276,7 +284,7 @@ def test_overrides_may_follow_the_options():
 
 def test_quickstart_writes_results_report_and_plots(tmp_path, capsys):
     overrides = [o for o in TINY if not o.startswith("model.")] + [
-        "data.synth_per_class=3", "data.cache_short_side=32", "eval.finetune.label_fraction=0.5",
+        "data.synth_per_class=3", "data.cache_short_side=32", "eval.finetune.label_fraction=0.5", "model.width=0.125",
     ]
     out = tmp_path / "qs"
     code, stdout, err = run_cli(["quickstart", "--out", str(out), *overrides], capsys)

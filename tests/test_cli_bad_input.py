@@ -11,7 +11,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 from videofixtures import TINY_RUN_OVERRIDES as TINY, make_ucf101
 

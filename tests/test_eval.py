@@ -462,7 +462,7 @@ def test_finetune_smoke_bright_vs_dark(tmp_path):
 def test_finetune_depends_on_its_seed_not_on_the_global_rng(tmp_path):
     specs = [(i % 2, _flat_video(i, 200 if i % 2 else 40)) for i in range(8)]
     records = _write_videos(tmp_path, specs)
-    backbone = build_backbone("tiny")
+    backbone = build_backbone("tiny", width=0.125)  # 1/8 width: three checkpoints of 2 MB, not 7 MB
     cfg = TrainConfig(epochs=1, batch_size=2, lr=0.05, workers=0, device="cpu", progress=False, log_every=1)
     runs = []
     for name, global_seed, seed in (("a", 1, 0), ("b", 2, 0), ("c", 1, 5)):

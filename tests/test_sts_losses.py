@@ -355,7 +355,8 @@ def test_bad_target_raises():
 
 TINY_STS = ["data.synth_per_class=2", "train.epochs=2", "train.batch_size=4", "train.workers=0",
             "train.progress=false", "clip.frames=8", "clip.size=16", "clip.resize=[20,27]", "method.flow_cache=false",
-            "method.clips=random"]  # one random clip per video (18 samples): the fixed clips of sts_cpu give ~170
+            "method.clips=random",  # one random clip per video (18 samples): the fixed clips of sts_cpu give ~170
+            "model.width=0.125"]  # the tiny backbone at 1/8 width: checkpoints 4x smaller
 
 
 @pytest.mark.parametrize("target", TARGETS)

@@ -79,20 +79,6 @@ def references(videos) -> dict[str, np.ndarray]:
     return {name: decode_all(path) for name, path in videos.items()}
 
 
-@pytest.fixture
-def decode_counter(monkeypatch) -> list[int]:
-    """Counts frames the reader pulls out of the decoder."""
-    count = [0]
-    original = video._decoded_frames
-
-    def counting(container, stream):
-        for item in original(container, stream):
-            count[0] += 1
-            yield item
-
-    monkeypatch.setattr(video, "_decoded_frames", counting)
-    return count
-
 
 # ---------------------------------------------------------------------------
 # PyAVReader

@@ -67,20 +67,6 @@ def bframe_avi(tmp_path_factory, frames) -> Path:
     return path
 
 
-@pytest.fixture
-def decode_counter(monkeypatch) -> list[int]:
-    """Counts frames the reader pulls out of the decoder."""
-    count = [0]
-    original = video._decoded_frames
-
-    def counting(container, stream):
-        for item in original(container, stream):
-            count[0] += 1
-            yield item
-
-    monkeypatch.setattr(video, "_decoded_frames", counting)
-    return count
-
 
 def hidden_frames(name: str) -> int:
     cut = CUTS[name][0]
