@@ -825,7 +825,7 @@ def benchmark_command(
     """Run every unfinished cell of the preset's rows (``only``: these rows) for ``seeds`` (default: the
     preset's), then write results.json, report.md and plots/ for every row of the preset. Returns the results."""
     started = time.time()
-    out = make_output_dir(out)
+    out = Path(out)
     spec = load_preset(preset)
     seeds = list(seeds) if seeds is not None else list(spec.seeds)
     overrides = list(overrides)
@@ -833,6 +833,7 @@ def benchmark_command(
     # Every row's config is resolved before anything trains: a bad override stops the run now, not an hour in.
     configs = {(row.name, seed): row_config(spec, row, seed, overrides)
                for row in spec.rows if row.status == "implemented" for seed in seeds}
+    make_output_dir(out)  # after the input is checked (bad input leaves no folder), before any work
     counts = {"computed": 0, "reused": 0}
     data = EvalData()
     for row in spec.rows:
