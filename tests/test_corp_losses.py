@@ -84,7 +84,8 @@ def test_mixed_attention_matches_per_head_loop(dim, heads):
 @pytest.mark.parametrize("num_classes", [2, 3])
 def test_decoupling_classifier_is_swap_equivariant(num_classes, mlp_layers):
     classifier = randomised(
-        PairClassifier(DIM, num_classes, heads=HEADS, mlp_layers=mlp_layers, hidden=6), seed=10 + mlp_layers
+        PairClassifier(DIM, num_classes, heads=HEADS, mlp_layers=mlp_layers, hidden=6, pair_classifier="symmetric"),
+        seed=10 + mlp_layers,
     )
     z_i, z_j = features(7, DIM, seed=11), features(7, DIM, seed=12)
     forward, swapped = classifier(z_i, z_j), classifier(z_j, z_i)
@@ -98,7 +99,8 @@ def test_decoupling_classifier_is_swap_equivariant(num_classes, mlp_layers):
 
 
 def test_decoupling_classifier_logits_follow_the_design_formula():
-    classifier = randomised(PairClassifier(DIM, 3, heads=HEADS, mlp_layers=2, hidden=5), seed=13)
+    classifier = randomised(PairClassifier(DIM, 3, heads=HEADS, mlp_layers=2, hidden=5, pair_classifier="symmetric"),
+                            seed=13)
     z_i, z_j = features(3, DIM, seed=14), features(3, DIM, seed=15)
     s, a = classifier.relation.parts(z_i, z_j)
     plus, minus = classifier.mlp(torch.cat([s, a], -1)), classifier.mlp(torch.cat([s, -a], -1))

@@ -53,41 +53,48 @@ def frames_of(clip: torch.Tensor) -> list[int]:
     return (red + 256 * green).tolist()
 
 
-def allowed_intervals(speed: float) -> set[int]:
-    """Every value round(2·speed·U[0.8, 1.2]) (half-up, at least 1) can take."""
-    low = max(1, int(Fraction(2 * speed * 0.8) + Fraction(1, 2)))
-    high = max(1, int(Fraction(2 * speed * 1.2) + Fraction(1, 2)))
-    return set(range(low, high + 1))
+def allowed_intervals(speed: float) -> tuple[float, float]:
+    """Range of the jittered interval 2·speed·U[0.8, 1.2], at least 1 (§4.4; it is not rounded)."""
+    return max(1.0, 1.6 * speed), max(1.0, 2.4 * speed)
+
+
+def half_up(x: float) -> int:
+    return int(Fraction(x) + Fraction(1, 2))
 
 
 SPEEDS = {"0.5x": 0.5, "1x": 1, "2x": 2, "4x": 4, "rev": 1, "rev-2x": 2, "palindrome": 1, "shuffle": 1}
 
 
-def paper_indices(name: str, rho: int, d: int) -> list[int]:
-    """TransRank §4.2 for an even clip length, written independently of the library."""
+def paper_indices(name: str, rho: int, d: float) -> list[int]:
+    """TransRank §4.2 for an even clip length, frame k of 1× at ρ + round(k·d) (§4.4); independent of the library."""
     l = CLIP_LEN
-    if name in ("0.5x", "1x", "2x", "4x"):
-        return [rho + k * d for k in range(l)]
-    if name in ("rev", "rev-2x"):
-        return [rho + (l - 1 - k) * d for k in range(l)]
-    if name == "palindrome":
-        return [rho + k * d for k in list(range(0, l, 2)) + list(range(l - 1, 0, -2))]
-    raise AssertionError(name)
+    if name in ("0.5x", "1x", "2x", "4x", "shuffle"):
+        ks = range(l)
+    elif name in ("rev", "rev-2x"):
+        ks = range(l - 1, -1, -1)
+    elif name == "palindrome":
+        ks = list(range(0, l, 2)) + list(range(l - 1, 0, -2))
+    else:
+        raise AssertionError(name)
+    return [rho + half_up(k * d) for k in ks]
 
 
 def check_clip_follows_paper(name: str, indices: list[int]) -> tuple[int, int]:
-    """Assert the indices are the paper's for some admissible (ρ, d); return (ρ, span)."""
+    """Assert the indices are the paper's for some (ρ, d), d in the jittered range; return (ρ, span)."""
+    ordered = sorted(indices)
+    rho = ordered[0]
+    # round(k·d) = ordered[k] − ρ  ⇔  d ∈ [(q − ½)/k, (q + ½)/k): intersect over k and with the allowed range
+    low, high = allowed_intervals(SPEEDS[name])
+    for k, position in enumerate(ordered[1:], start=1):
+        low, high = max(low, (position - rho - 0.5) / k), min(high, (position - rho + 0.5) / k)
+    assert low <= high, (name, indices)
+    d = (low + high) / 2
     if name == "shuffle":
-        ordered = sorted(indices)
-        rho, d = ordered[0], ordered[1] - ordered[0]
         assert ordered == paper_indices("1x", rho, d)
         assert len(set(indices)) == CLIP_LEN
     else:
-        rho = min(indices)
-        d = (max(indices) - rho) // (CLIP_LEN - 1)
         assert indices == paper_indices(name, rho, d)
-    assert d in allowed_intervals(SPEEDS[name])
-    return rho, (CLIP_LEN - 1) * d + 1
+    return rho, ordered[-1] - rho + 1
 
 
 def sample_with(sampler, num_frames, seed, reader=None):
@@ -178,15 +185,15 @@ def test_reader_called_once_with_sorted_unique_frames():
 
 
 def test_short_video_loops_without_crashing():
+    """A 4× clip on 5 frames starts at 0 and wraps: round(k·d) mod 5 for some d in [6.4, 9.6] (grid step 1e-4,
+    finer than the 1/210 gap between the d at which any round(k·d), k < 16, changes)."""
     sampler = TransRankSampler(transforms=("4x",), augment=IdentityAugment())
+    candidates = np.linspace(*allowed_intervals(4), 32001)
+    wrapped = np.mod(np.floor(candidates[:, None] * np.arange(CLIP_LEN) + 0.5), 5).astype(int)
     for seed in range(10):
         sample, reader = sample_with(sampler, 5, seed)
         indices = frames_of(sample["clips"][0])
-        d = None
-        for candidate in allowed_intervals(4):
-            if indices == [(k * candidate) % 5 for k in range(CLIP_LEN)]:
-                d = candidate
-        assert d is not None, indices
+        assert (wrapped == np.array(indices)).all(axis=1).any(), indices
         assert reader.calls[0] == sorted(set(indices))
 
 

@@ -10,6 +10,7 @@ from vidssl.data.sampling import (
     clip_span,
     fit_to_video,
     jittered_interval,
+    realised_span,
     speed_of,
     spread_offsets,
     transform_indices,
@@ -105,7 +106,9 @@ def test_shuffle_is_a_permutation_of_1x_and_varies():
         transform_indices("shuffle", clip_len=16, offset=3, interval=2)
 
 
-@pytest.mark.parametrize("kwargs", [{"clip_len": 0}, {"interval": 0}, {"offset": -1}, {"interval": 1.5}])
+@pytest.mark.parametrize(
+    "kwargs", [{"clip_len": 0}, {"interval": 0}, {"offset": -1}, {"interval": 0.5}, {"interval": float("nan")}]
+)
 def test_bad_index_arguments_raise(kwargs):
     args = {"clip_len": 4, "offset": 0, "interval": 2} | kwargs
     with pytest.raises(VidsslError):
@@ -118,25 +121,33 @@ def test_clip_span_is_first_to_last_plus_one():
         assert clip_span(l, d) == indices[-1] - indices[0] + 1 == (l - 1) * d + 1
 
 
+def test_realised_span_is_the_rounded_last_position_plus_one():
+    for l, d in [(16, 2), (16, 1.75), (16, 2.37), (8, 9.6), (1, 1.3), (3, 1.0)]:
+        indices = transform_indices("1x", clip_len=l, offset=0, interval=d)
+        assert realised_span(l, d) == indices[-1] - indices[0] + 1 == half_up((l - 1) * d) + 1
+    assert realised_span(16, 2) == clip_span(16, 2)
+
+
 # ----------------------------------------------------------------------------- jitter
 
 
-@pytest.mark.parametrize("speed", [0.5, 1, 2, 4])
-def test_jittered_interval_stays_in_rounded_bounds_and_hits_both_ends(speed):
+@pytest.mark.parametrize("speed", [1, 2, 4])
+def test_jittered_interval_is_uniform_on_the_scaled_range(speed):
+    """§4.4: interval = 2n · U[0.8, 1.2], not rounded. 3000 draws: the range ends are approached to within
+    0.4·2n/300 (miss probability (1 − 1/300)^3000 < 1e-4 each) and the mean is 2n within 4 standard errors."""
     rng = np.random.default_rng(1)
-    low = max(1, half_up(2 * speed * 0.8))
-    high = max(1, half_up(2 * speed * 1.2))
-    draws = [jittered_interval(speed, base_interval=2, jitter=(0.8, 1.2), rng=rng) for _ in range(3000)]
-    assert min(draws) == low
-    assert max(draws) == high
-    assert all(isinstance(v, int) for v in draws)
+    draws = np.array([jittered_interval(speed, base_interval=2, jitter=(0.8, 1.2), rng=rng) for _ in range(3000)])
+    width = 0.4 * 2 * speed
+    assert 1.6 * speed <= draws.min() < 1.6 * speed + width / 300
+    assert 2.4 * speed - width / 300 < draws.max() <= 2.4 * speed
+    assert abs(draws.mean() - 2 * speed) < 4 * width / np.sqrt(12 * 3000)
 
 
 def test_jittered_interval_examples_and_minimum():
     rng = np.random.default_rng(0)
-    assert {jittered_interval(2, rng=rng) for _ in range(500)} == {3, 4, 5}
-    assert {jittered_interval(4, rng=rng) for _ in range(2000)} == {6, 7, 8, 9, 10}
-    assert {jittered_interval(0.5, base_interval=1, rng=rng) for _ in range(200)} == {1}
+    assert {jittered_interval(0.5, base_interval=1, rng=rng) for _ in range(200)} == {1.0}  # floor of 1
+    halves = [jittered_interval(0.5, base_interval=2, rng=rng) for _ in range(2000)]
+    assert min(halves) == 1.0 and 1.19 < max(halves) <= 1.2  # 1 · U[0.8, 1.2], frames kept distinct
     assert jittered_interval(3, base_interval=5, jitter=(1.0, 1.0), rng=rng) == 15
 
 
@@ -207,7 +218,7 @@ def test_short_videos_never_crash_for_any_transformation():
     for num_frames in range(1, 12):
         for name in sampling.TEMPORAL_TRANSFORMS + ("0.5x",):
             interval = jittered_interval(speed_of(name), rng=rng)
-            (offset,) = spread_offsets(num_frames, [clip_span(16, interval)], rng)
+            (offset,) = spread_offsets(num_frames, [realised_span(16, interval)], rng)
             raw = transform_indices(name, clip_len=16, offset=offset, interval=interval, rng=rng)
             for rule in ("loop", "clamp"):
                 fitted = fit_to_video(raw, num_frames, rule)

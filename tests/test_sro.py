@@ -27,13 +27,12 @@ class ScriptedRng:
     def __init__(self, *, cuts, rates, start, order):
         self.cuts, self.rates, self.start, self.order = cuts, rates, start, order
 
-    def choice(self, n, size, replace):
-        return np.array(self.cuts)
+    def choice(self, a, size, replace):
+        # the lengths' cut points come from range(a), the segment rates from the array of candidate rates
+        return np.array(self.cuts if np.ndim(a) == 0 else self.rates)
 
     def integers(self, low, high, size=None):
-        if size is None:
-            return self.start
-        return np.array(self.rates)
+        return self.start
 
     def permutation(self, n):
         return np.array(self.order)

@@ -94,15 +94,16 @@ def test_infomax_reaches_the_generator_and_leaves_the_flow_net_unchanged():
     assert all(torch.equal(a, b) for a, b in zip(before, flow_net.parameters()))
 
 
-def test_infomin_stops_the_gradient_on_the_input_side():
+@pytest.mark.parametrize("form, sign", [("intent", 1), ("printed", -1)])
+def test_infomin_stops_the_gradient_on_the_input_side(form, sign):
     torch.manual_seed(0)
     f_in = torch.randn(3, 8, requires_grad=True)
     f_view = torch.randn(3, 8, requires_grad=True)
-    loss = infomin_loss(f_in, f_view)
+    loss = infomin_loss(f_in, f_view, form=form)
     loss.backward()
     assert f_in.grad is None and f_view.grad.abs().sum() > 0
     cos = torch.nn.functional.cosine_similarity(f_in, f_view, dim=1).mean()
-    assert loss.item() == pytest.approx(-cos.item())
+    assert loss.item() == pytest.approx(sign * cos.item())  # intent: +cos (minimised); printed eq. (16): -cos
 
 
 def test_photometric_loss_trains_the_flow_net_only():

@@ -300,6 +300,7 @@ def build_method(
             relation_heads=method.relation_heads,
             relation_layers=method.relation_layers,
             relation_hidden=method.relation_hidden,
+            pair_classifier=method.pair_classifier,
             temperature=method.temperature,
             modality=modality,
         )
@@ -330,6 +331,7 @@ def build_method(
             infomax_weight=view.infomax_weight,
             infomin_weight=view.infomin_weight,
             photometric_weight=view.photometric_weight,
+            infomin=view.infomin,
             modality=modality,
         )
     if method.order and not method.shuffle_segments:

@@ -18,6 +18,7 @@ from vidssl.engine.trainer import TrainConfig
 from vidssl.eval.linear_probe import LinearProbeConfig
 from vidssl.eval.temporal import TemporalProbeConfig
 from vidssl.errors import VidsslError
+from vidssl.losses.view_synthesis import INFOMIN_FORMS
 
 
 def _key(where: str, name: str) -> str:
@@ -118,7 +119,8 @@ class MethodConfig:
     (default 4 for corp_m, 2 for corp_f) at dilation ``clip.base_interval``;
     a ``projection_depth``-layer projection of width ``projection_width`` to
     ``projection_dim``; the relation module (``attention``, ``relation_heads``)
-    and an MLP (``relation_layers``, ``relation_hidden``); corp_m's ``task``
+    and an MLP (``relation_layers``, ``relation_hidden``; ``pair_classifier``
+    ``concat``, the paper's, or ``symmetric``, swap-equivariant); corp_m's ``task``
     (the 3-way pair task or a 2-way ablation); corp_f's ``order`` (false =
     InfoNCE alone, SimCLR/CVRL) and ``temperature`` (0.1 in the paper).
 
@@ -183,6 +185,7 @@ class MethodConfig:
     relation_heads: int = 128     # h
     relation_layers: int = 2      # layers of the MLP after the relation (Table 6d)
     relation_hidden: int = 128
+    pair_classifier: str = "concat"  # "concat": the paper's plain MLP on the relation (eqs. 2, 4) | "symmetric"
     projection_depth: int = 3     # §3.1: 3 layers
     projection_width: int | None = None  # None: the backbone's feature size (2048 for R3D-50, as the paper)
     # sts
@@ -255,7 +258,8 @@ _CLIP_RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
 @dataclass
 class ViewSynthesisConfig:
     """The view-synthesis stage of SRO (§III-G): sizes of the VAE G and flow estimator O, the loss
-    weights, and how long the stage trains (its optimiser follows ``train`` otherwise)."""
+    weights, the info-min sign (``infomin``, eq. 16), and how long the stage trains (its optimiser
+    follows ``train`` otherwise)."""
 
     epochs: int = 20
     lr: float = 1e-3
@@ -266,6 +270,10 @@ class ViewSynthesisConfig:
     infomax_weight: float = 1.0
     infomin_weight: float = 1.0
     photometric_weight: float = 1.0
+    infomin: str = "intent"  # eq. (16): "intent" minimises cos(f(x), f(x')) as the text says | "printed": -cos
+
+    def validate(self, where: str = "view") -> None:
+        _require(self.infomin in INFOMIN_FORMS, where, "infomin", self.infomin, f"one of {', '.join(INFOMIN_FORMS)}")
 
 
 @dataclass

@@ -8,8 +8,10 @@ Vocabulary (TransRank, Duan et al. 2022, §4.2):
 
 - ``clip_len`` (l): number of frames in a clip.
 - ``interval`` (d): gap between consecutive sampled frames, already scaled by
-  the speed and jittered, i.e. ``d = round(2n · U[0.8, 1.2])`` for ``n×``
-  (see :func:`jittered_interval`).
+  the speed and jittered, i.e. ``d = 2n · U[0.8, 1.2]`` for ``n×``, a real
+  number (see :func:`jittered_interval`); frame j of the clip sits at
+  ``ρ + round(j · d)`` (§4.4 and ALGORITHMS.md: rounding each position, not d,
+  is what lets a 1× clip span 0.8–1.2× of its nominal length).
 - ``offset`` (ρ): index of the first frame of the clip's span.
 """
 
@@ -81,29 +83,58 @@ def jittered_interval(
     base_interval: int = 2,
     jitter: tuple[float, float] = (0.8, 1.2),
     rng: np.random.Generator,
-) -> int:
-    """Frame interval ``round(base_interval · speed · U[jitter])``, at least 1 (TransRank §4.4).
+) -> float:
+    """Fractional frame interval ``base_interval · speed · U[jitter]``, at least 1 (TransRank §4.4).
 
-    Rounding is half-up. With the defaults, 1× always gives 2, 2× gives 3–5,
-    4× gives 6–10, and 0.5× gives 1 (one frame per frame, footnote 4).
+    Not rounded: :func:`transform_indices` rounds each frame's position, so with
+    the defaults 1× takes any interval in [1.6, 2.4], 2× in [3.2, 4.8], 4× in
+    [6.4, 9.6]. The floor of 1 keeps frames distinct: 0.5× (one frame per frame,
+    footnote 4) takes [1, 1.2].
     """
     low, high = jitter
     if not 0 < low <= high:
         raise VidsslError(f"jitter must be (low, high) with 0 < low <= high, got {jitter!r}")
+    base_interval = _check_positive_int(base_interval, "base_interval")
+    if not speed > 0:
+        raise VidsslError(f"speed must be > 0, got {speed!r}")
     factor = rng.uniform(low, high) if high > low else low
-    return scaled_interval(speed, base_interval=base_interval, factor=factor)
+    return max(1.0, base_interval * speed * float(factor))
 
 
 def scaled_interval(speed: float, *, base_interval: int = 2, factor: float = 1.0) -> int:
     """Frame interval ``round(base_interval · speed · factor)`` (half-up), at least 1.
 
-    ``factor`` is the jitter of :func:`jittered_interval`; 1 gives the exact
-    interval of speed n (the speediness probe, TransRank footnote 4).
+    ``factor`` 1 gives the exact interval of speed n (the speediness probe,
+    TransRank footnote 4). Training clips are not rounded this way: their
+    jittered interval stays fractional (:func:`jittered_interval`).
     """
     base_interval = _check_positive_int(base_interval, "base_interval")
     if not speed > 0:
         raise VidsslError(f"speed must be > 0, got {speed!r}")
     return max(1, int(np.floor(base_interval * speed * factor + 0.5)))
+
+
+def _check_interval(interval: float) -> float:
+    """A frame interval is a real number >= 1 (fractional after jitter; below 1 frames would repeat)."""
+    is_number = isinstance(interval, (int, float, np.integer, np.floating)) and not isinstance(interval, bool)
+    if not (is_number and math.isfinite(interval) and interval >= 1):
+        raise VidsslError(f"interval must be a finite number >= 1, got {interval!r}")
+    return float(interval)
+
+
+def rounded_positions(steps: np.ndarray, interval: float) -> np.ndarray:
+    """``round(k · interval)`` (half-up) for each multiplier k: where the k-th frame of a 1× clip sits (§4.4)."""
+    return np.floor(np.asarray(steps, dtype=np.float64) * _check_interval(interval) + 0.5).astype(np.int64)
+
+
+def realised_span(clip_len: int, interval: float) -> int:
+    """Source frames a clip covers with a fractional interval: ``round((clip_len − 1) · interval) + 1``.
+
+    Equals :func:`clip_span` for an integer interval; the same for every
+    transformation, whose multipliers are always a permutation of ``0 … l−1``.
+    """
+    clip_len = _check_positive_int(clip_len, "clip_len")
+    return int(rounded_positions(np.array([clip_len - 1]), interval)[0]) + 1
 
 
 def _palindrome_steps(clip_len: int) -> np.ndarray:
@@ -123,25 +154,28 @@ def transform_indices(
     *,
     clip_len: int,
     offset: int,
-    interval: int,
+    interval: float,
     rng: np.random.Generator | None = None,
 ) -> np.ndarray:
-    """Frame indices of one clip under a temporal transformation (TransRank §4.2).
+    """Frame indices of one clip under a temporal transformation (TransRank §4.2, §4.4).
 
-    With d = ``interval`` (already ``2n`` jittered) and ρ = ``offset``:
+    With d = ``interval`` (already ``2n`` jittered, possibly fractional),
+    ρ = ``offset`` and ⌊·⌉ rounding half-up, the k-th frame of the 1× clip is
+    ρ + ⌊k·d⌉, and each transformation orders those same positions:
 
-    - ``n×`` and ``0.5x``: ρ + [0, d, 2d, …, (l−1)d]
-    - ``rev``/``rev-n×``: ρ + [(l−1)d, …, d, 0]
-    - ``palindrome``: ρ + [0, 2d, …, (l−2)d, (l−1)d, (l−3)d, …, d]
+    - ``n×`` and ``0.5x``: ρ + [⌊0⌉, ⌊d⌉, ⌊2d⌉, …, ⌊(l−1)d⌉]
+    - ``rev``/``rev-n×``: that list reversed
+    - ``palindrome``: multipliers [0, 2, …, l−2, l−1, l−3, …, 1]
       (odd l: see :func:`_palindrome_steps`)
     - ``shuffle``: a random permutation of the ``1×`` indices (needs ``rng``).
 
-    Indices may exceed the video; :func:`fit_to_video` maps them back in.
-    Returns an int64 array of length ``clip_len``.
+    An integer d gives the paper's formulas exactly. Indices may exceed the
+    video; :func:`fit_to_video` maps them back in. Returns an int64 array of
+    length ``clip_len``.
     """
     check_transform_name(name)
     clip_len = _check_positive_int(clip_len, "clip_len")
-    interval = _check_positive_int(interval, "interval")
+    interval = _check_interval(interval)
     if int(offset) != offset or offset < 0:
         raise VidsslError(f"offset must be a non-negative integer, got {offset!r}")
     steps = np.arange(clip_len, dtype=np.int64)
@@ -153,7 +187,7 @@ def transform_indices(
         if rng is None:
             raise VidsslError("transform 'shuffle' needs an rng to permute the frames")
         steps = rng.permutation(steps)
-    return int(offset) + steps.astype(np.int64) * interval
+    return int(offset) + rounded_positions(steps, interval)
 
 
 def spread_offsets(num_frames: int, spans: Sequence[int], rng: np.random.Generator) -> list[int]:
@@ -325,10 +359,91 @@ def max_fitting_rate(num_frames: int, clip_len: int) -> int:
 
     With all gaps ≤ r the span is at most (T − 1)·r + 1 frames (:func:`segment_span`),
     so r = ⌊(num_frames − 1) / (T − 1)⌋ (0 when even rate 1 does not fit).
+    SRO no longer caps its rates at this (that bound assumes every segment at
+    the highest rate; :func:`draw_fitting_rates` conditions on the whole clip
+    fitting); below the lowest rate it marks the videos no combination fits.
     """
     num_frames = _check_positive_int(num_frames, "num_frames")
     clip_len = _check_positive_int(clip_len, "clip_len")
     return (num_frames - 1) // (clip_len - 1) if clip_len > 1 else num_frames
+
+
+RATE_DRAW_TRIES = 32
+"""Unconditioned draws :func:`draw_fitting_rates` tries before it enumerates the combinations that fit."""
+
+
+def span_weights(lengths: Sequence[int]) -> np.ndarray:
+    """w with :func:`segment_span` = 1 + Σ w_i·r_i: w_i = l_i, but w_1 = l_1 − 1 (the clip's first frame is free)."""
+    weights = np.array(lengths, dtype=np.int64)
+    weights[0] -= 1
+    return weights
+
+
+def fitting_rate_combinations(
+    lengths: Sequence[int], num_frames: int, rates: Sequence[int], *, distinct: bool
+) -> list[tuple[int, ...]]:
+    """Every tuple of rates (one per segment, time order) whose clip fits in ``num_frames``, lexicographic.
+
+    Depth first over the segments; a branch stops as soon as it cannot fit even
+    with the lowest rate on every remaining segment, so the work grows with the
+    number of fitting tuples, not with all of them. ``distinct``: no rate twice.
+    """
+    weights = span_weights(lengths).tolist()
+    rates = sorted(int(rate) for rate in rates)
+    budget = int(num_frames) - 1
+    found: list[tuple[int, ...]] = []
+
+    def extend(prefix: tuple[int, ...], cost: int) -> None:
+        depth = len(prefix)
+        if depth == len(weights):
+            found.append(prefix)
+            return
+        cheapest_rest = rates[0] * sum(weights[depth + 1:])
+        for rate in rates:
+            if distinct and rate in prefix:
+                continue
+            if cost + weights[depth] * rate + cheapest_rest > budget:
+                break  # the rates ascend: every later one costs more
+            extend(prefix + (rate,), cost + weights[depth] * rate)
+
+    extend((), 0)
+    return found
+
+
+def draw_fitting_rates(
+    lengths: Sequence[int],
+    num_frames: int,
+    *,
+    rate_range: tuple[int, int],
+    rng: np.random.Generator,
+    tries: int = RATE_DRAW_TRIES,
+) -> np.ndarray | None:
+    """Segment rates (time order) from the paper's draw conditioned on the whole clip fitting in the video.
+
+    The paper's draw (Fig. 1, §III-D): each segment "by the different sample
+    rates", i.e. an ordered tuple of distinct integers of ``rate_range``, all
+    equally likely. Conditioned on the span (:func:`segment_span`,
+    Σ l_i·r_i − r_1 + 1) fitting in ``num_frames``, so a segment never loops
+    back in time (which would contradict the order label). Rates repeat only
+    when no distinct tuple can: fewer candidate rates than segments, or no
+    distinct tuple fits; then tuples with replacement, uniform among those that fit.
+
+    Exact: up to ``tries`` unconditioned draws, the first that fits is kept
+    (uniform over the fitting tuples); if none does, one of the enumerated
+    :func:`fitting_rate_combinations` is picked uniformly. Returns None when no
+    tuple fits, not even every segment at the lowest rate.
+    """
+    rates = np.arange(int(rate_range[0]), int(rate_range[1]) + 1, dtype=np.int64)
+    weights, budget = span_weights(lengths), int(num_frames) - 1
+    for distinct in (True, False) if len(weights) <= len(rates) else (False,):
+        for _ in range(tries):
+            candidate = rng.choice(rates, size=len(weights), replace=not distinct)
+            if int(weights @ candidate) <= budget:
+                return candidate.astype(np.int64)
+        fitting = fitting_rate_combinations(lengths, num_frames, rates, distinct=distinct)
+        if fitting:
+            return np.array(fitting[int(rng.integers(len(fitting)))], dtype=np.int64)
+    return None
 
 
 def sro_clip_indices(
@@ -344,13 +459,16 @@ def sro_clip_indices(
 ) -> dict[str, np.ndarray | int]:
     """One SRO clip (Fig. 1): n segments of random lengths and rates, taken in video order, then shuffled.
 
-    1. lengths by :func:`random_segment_lengths`, a rate per segment uniform on
-       the integers of ``rate_range`` (the frame interval in the raw video),
-       capped at :func:`max_fitting_rate` so that the clip fits in the video
-       (a looped clip would jump back in time and contradict its order label);
+    1. lengths by :func:`random_segment_lengths`, then the rates (frame
+       intervals in the raw video) by :func:`draw_fitting_rates`: distinct
+       integers of ``rate_range`` whenever it has n of them (Fig. 1), uniform
+       over the tuples whose clip fits in the video (a looped clip would jump
+       back in time and contradict its order label); no rate is capped by the
+       video length alone;
     2. a uniformly random start, so that the segments (:func:`segment_span`)
-       fit in the video; videos too short even at the lowest rate start at 0
-       and are fitted by :func:`fit_to_video` with ``short_video``;
+       fit in the video; a video that no tuple fits (shorter than (T − 1)·low
+       + 1 frames) keeps the short-video rule: every rate ``low``, start 0,
+       indices fitted by :func:`fit_to_video` with ``short_video``;
     3. a random permutation ``order``: position k of the clip shows segment
        ``order[k]`` (segments numbered in time order); ``shuffle=False`` keeps
        time order (with rates fixed to one value: a plain clip, for MoCo).
@@ -363,10 +481,12 @@ def sro_clip_indices(
     low, high = (int(rate_range[0]), int(rate_range[1]))
     if not 1 <= low <= high:
         raise VidsslError(f"rate_range must be (low, high) integers with 1 <= low <= high, got {rate_range!r}")
+    num_frames = _check_positive_int(num_frames, "num_frames")
     lengths = random_segment_lengths(clip_len, num_segments, min_length=min_length, rng=rng)
-    high = max(low, min(high, max_fitting_rate(num_frames, clip_len)))
-    rates = rng.integers(low, high + 1, size=num_segments).astype(np.int64)
-    room = _check_positive_int(num_frames, "num_frames") - segment_span(lengths, rates)
+    rates = draw_fitting_rates(lengths, num_frames, rate_range=(low, high), rng=rng)
+    if rates is None:  # the short-video rule
+        rates = np.full(num_segments, low, dtype=np.int64)
+    room = num_frames - segment_span(lengths, rates)
     start = int(rng.integers(0, room + 1)) if room > 0 else 0
     in_time = segment_indices_in_time_order(start, lengths, rates)
     order = rng.permutation(num_segments) if shuffle else np.arange(num_segments)
@@ -438,16 +558,30 @@ def vcop_tuple_indices(
 # --------------------------------------------------------------------------- CORP clip placement
 # Contrast and order (ICCV 2021, §3.2; no public code: ALGORITHMS.md "CORP").
 
-CORP_MAX_TRIES = 100
-"""Rejection-sampling rounds before the evenly spaced fallback (ALGORITHMS.md "CORP")."""
-
-
 def corp_min_offset(num_frames: int, *, clip_len: int, dilation: int, num_clips: int) -> float:
     """Equation (3): Δ = min(max((L − D·T) / K, 1), D·T), the smallest start-to-start distance of two clips."""
     num_frames = _check_positive_int(num_frames, "num_frames")
     span = _check_positive_int(clip_len, "clip_len") * _check_positive_int(dilation, "dilation")
     num_clips = _check_positive_int(num_clips, "num_clips")
     return min(max((num_frames - span) / num_clips, 1.0), float(span))
+
+
+def spaced_sorted_starts(
+    room: int, *, num_clips: int, min_gap: int, rng: np.random.Generator
+) -> np.ndarray | None:
+    """K increasing starts in ``[0, room]``, consecutive ones at least ``min_gap`` apart, uniform over all such sets.
+
+    Stars and bars over the slack: s_i ↦ x_i = s_i − i·(min_gap − 1) maps these
+    sets one-to-one onto the K-subsets of {0, …, room − (K − 1)(min_gap − 1)}
+    (consecutive s differ by ≥ min_gap exactly when consecutive x differ by ≥ 1),
+    so a uniform K-subset, shifted back, is a uniform valid set. None when there
+    is no such set. Integer starts are ≥ Δ apart exactly when they are ≥ ⌈Δ⌉ apart.
+    """
+    values = room - (num_clips - 1) * (min_gap - 1) + 1
+    if values < num_clips:
+        return None
+    subset = np.sort(rng.choice(values, size=num_clips, replace=False))
+    return subset.astype(np.int64) + np.arange(num_clips, dtype=np.int64) * (min_gap - 1)
 
 
 def corp_clip_starts(
@@ -457,29 +591,32 @@ def corp_clip_starts(
     dilation: int,
     num_clips: int,
     rng: np.random.Generator,
-    max_tries: int = CORP_MAX_TRIES,
 ) -> tuple[np.ndarray, bool]:
     """Starts of K clips of one video, every two at least Δ apart (§3.2, equation 3); returns (starts, fell_back).
 
-    K starts are drawn independently and uniformly from the admissible range
-    ``[0, L − span]`` (span = (T − 1)·D + 1 frames) and redrawn until every pair
-    is at least Δ = :func:`corp_min_offset` apart, at most ``max_tries`` times.
-    Then (or when the video is shorter than a clip) the documented fallback
-    places the starts evenly over ``[0, max(L − span, K − 1)]``: as far apart as
-    the video allows, so they satisfy the rule whenever any placement can
-    (evenly spaced starts maximise the smallest gap), and always distinct, so
-    every pair of clips keeps a true temporal order (clips running past the
-    end are clamped to the last frame by the sampler, never looped).
+    The paper draws K starts independently and uniformly from ``[0, L − span]``
+    (span = (T − 1)·D + 1 frames) and redraws until every pair is at least
+    Δ = :func:`corp_min_offset` apart. Conditioned on acceptance, i.i.d. uniform
+    draws are uniform over the valid ordered K-tuples, and that is what this
+    returns, in one draw (ALGORITHMS.md "CORP"): a valid tuple has K distinct
+    starts (Δ ≥ 1), i.e. it is one valid increasing set in one of K! orders, so
+    a uniform valid set (:func:`spaced_sorted_starts`) in a uniformly random
+    order has exactly that distribution. (A loop capped at 100 draws fell back
+    for about half of all Something-Something-length videos with K = 4.)
+
+    The fallback is only for videos where no valid placement exists (shorter
+    than a clip, or (K − 1)·⌈Δ⌉ > L − span): the starts are spread evenly over
+    ``[0, max(L − span, K − 1)]``, always distinct, so every pair of clips keeps
+    a true temporal order (clips running past the end are clamped to the last
+    frame by the sampler, never looped).
     """
     num_clips = _check_positive_int(num_clips, "num_clips")
     delta = corp_min_offset(num_frames, clip_len=clip_len, dilation=dilation, num_clips=num_clips)
     room = num_frames - clip_span(clip_len, dilation)
     if room >= 0:
-        for _ in range(max_tries):
-            starts = rng.integers(0, room + 1, size=num_clips)
-            gaps = np.abs(starts[:, None] - starts[None, :])[np.triu_indices(num_clips, 1)]
-            if (gaps >= delta).all():
-                return starts.astype(np.int64), False
+        increasing = spaced_sorted_starts(room, num_clips=num_clips, min_gap=math.ceil(delta), rng=rng)
+        if increasing is not None:
+            return rng.permutation(increasing), False
     last = max(room, num_clips - 1)
     return np.arange(num_clips, dtype=np.int64) * last // max(num_clips - 1, 1), True
 

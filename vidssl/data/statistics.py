@@ -61,7 +61,10 @@ Where this deviates from the official code on purpose (ALGORITHMS.md,
   angles are clockwise (image y points down).
 - The dominant colour is the 8-bin majority the paper describes (§3.3); the
   official code first takes the single most frequent exact RGB triplet and bins
-  only that (``dominant_colour="triplet"`` reproduces it).
+  only that (``dominant_colour="triplet"`` reproduces it, ties included: the
+  smallest B-major key b·256² + g·256 + r wins, as the official
+  ``np.ravel_multi_index((b, g, r))`` + ``bincount().argmax()``; ties are
+  common in noisy blocks, and an R-major key would pick a different colour).
 - Block masks count only the block's pixels (the official code zero-fills and
   subtracts the fill from bin 0 — the same — except for its 56×56-ring typo,
   ALGORITHMS.md §1.9, which is not reproduced).
@@ -370,12 +373,20 @@ def colour_counts(codes: np.ndarray, part: Partition) -> np.ndarray:
     return np.bincount(keys.reshape(-1), minlength=part.num_atoms * NUM_COLOURS).reshape(part.num_atoms, NUM_COLOURS)
 
 
+def b_major_keys(pixels: np.ndarray) -> np.ndarray:
+    """(N,) int64 key b·256² + g·256 + r of RGB ``pixels`` (N, 3): the official ``np.ravel_multi_index((b, g, r))``."""
+    return (pixels[:, 2].astype(np.int64) << 16) | (pixels[:, 1].astype(np.int64) << 8) | pixels[:, 0]
+
+
 def triplet_mode_colour(pixels: np.ndarray) -> int:
-    """The official rule: the colour bin of the single most frequent exact RGB triplet of ``pixels`` (N, 3)."""
-    keys = (pixels[:, 0].astype(np.int64) << 16) | (pixels[:, 1].astype(np.int64) << 8) | pixels[:, 2]
-    values, counts = np.unique(keys, return_counts=True)
-    mode = values[np.argmax(counts)]
-    rgb = np.array([[(mode >> 16) & 255, (mode >> 8) & 255, mode & 255]], dtype=np.uint8)
+    """The official rule: the colour bin of the single most frequent exact triplet of RGB ``pixels`` (N, 3).
+
+    Ties go to the smallest B-major key (:func:`b_major_keys`), as the official
+    ``bincount().argmax()`` over OpenCV's (b, g, r) order (ALGORITHMS.md §1.7).
+    """
+    values, counts = np.unique(b_major_keys(pixels), return_counts=True)
+    mode = values[np.argmax(counts)]  # sorted keys: the first of the tied modes is the smallest key
+    rgb = np.array([[mode & 255, (mode >> 8) & 255, (mode >> 16) & 255]], dtype=np.uint8)
     return int(colour_codes(rgb)[0])
 
 

@@ -174,6 +174,19 @@ def _check_schedule_config(cfg: "TrainConfig") -> None:
         raise VidsslError(f"train.warmup_epochs={cfg.warmup_epochs}: expected >= 0")
     if cfg.warmup_epochs > cfg.epochs:
         raise VidsslError(f"train.warmup_epochs={cfg.warmup_epochs}: expected <= train.epochs={cfg.epochs}")
+    if not 0 <= cfg.warmup_fraction <= 1:
+        raise VidsslError(f"train.warmup_fraction={cfg.warmup_fraction}: expected a fraction of training in [0, 1]")
+    if cfg.warmup_fraction > 0 and cfg.warmup_epochs > 0:
+        raise VidsslError(f"train.warmup_epochs={cfg.warmup_epochs} and train.warmup_fraction={cfg.warmup_fraction}: "
+                          f"set one of them (the other to 0)")
+
+
+def warmup_steps_of(cfg: "TrainConfig", steps_per_epoch: int) -> int:
+    """Warm-up length in steps: ``warmup_epochs`` epochs, or ``warmup_fraction`` of all ``epochs`` (so a preset
+    whose paper says "the first 5 % epochs" keeps 5 % when its epochs are changed)."""
+    if cfg.warmup_fraction > 0:
+        return round(cfg.warmup_fraction * cfg.epochs * steps_per_epoch)
+    return round(cfg.warmup_epochs * steps_per_epoch)
 
 
 def build_scheduler(
@@ -184,7 +197,7 @@ def build_scheduler(
     if steps_per_epoch < 1:
         raise VidsslError(f"steps_per_epoch={steps_per_epoch}: expected at least one step per epoch")
     total_steps = cfg.epochs * steps_per_epoch
-    warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
+    warmup_steps = warmup_steps_of(cfg, steps_per_epoch)
     schedule, milestones, gamma = cfg.schedule, tuple(cfg.milestones), cfg.gamma
 
     # A closure, not a callable object: LambdaLR then keeps it out of state_dict,

@@ -10,7 +10,13 @@ Example::
     view, mu, logvar = vae(clip)
     kl = kl_loss(mu, logvar)
     infomax = infomax_loss(flow_net, view, flows)          # reaches G, never O's parameters
-    infomin = infomin_loss(f(clip), f(view))               # stop-gradient on the input side
+    infomin = infomin_loss(f(clip), f(view))               # stop-gradient on the input side; pushes f(view) away
+
+Info-min sign (eq. 16; ALGORITHMS.md "SRO"): printed as −D(f(x), f(x')) with D
+the cosine similarity, which would pull the synthesised view towards the input,
+while the text minimises their mutual information "to suppress the appearance
+dependence". ``form="intent"`` (the default) follows the text and minimises
+the similarity; ``form="printed"`` is the equation as printed.
 """
 from __future__ import annotations
 
@@ -19,12 +25,18 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from vidssl.errors import VidsslError
 from vidssl.models.view_synthesis import frame_pairs, pair_flows_to_clip, warp_next_to_current
 
-__all__ = ["CHARBONNIER_EPS", "charbonnier", "photometric_loss", "kl_loss", "infomax_loss", "infomin_loss"]
+__all__ = [
+    "CHARBONNIER_EPS", "INFOMIN_FORMS", "charbonnier", "photometric_loss", "kl_loss", "infomax_loss", "infomin_loss",
+]
 
 CHARBONNIER_EPS = 1e-3
 """ε of the Charbonnier penalty (§III-G: "we set ε = 1e−3")."""
+
+INFOMIN_FORMS: tuple[str, ...] = ("intent", "printed")
+"""Signs of the info-min term (eq. 16): ``intent`` minimises cos(f(x), f(x')), ``printed`` minimises −cos."""
 
 
 def charbonnier(x: torch.Tensor, eps: float = CHARBONNIER_EPS) -> torch.Tensor:
@@ -63,11 +75,16 @@ def infomax_loss(
     return charbonnier(input_flows.detach() - view_flows, eps).mean()
 
 
-def infomin_loss(features_input: torch.Tensor, features_view: torch.Tensor) -> torch.Tensor:
-    """Equation (16): −cos(f(x), f(x')) averaged over the batch, with stop-gradient on f(x).
+def infomin_loss(features_input: torch.Tensor, features_view: torch.Tensor, *, form: str = "intent") -> torch.Tensor:
+    """Equation (16), info-min: ±cos(f(x), f(x')) averaged over the batch, with stop-gradient on f(x).
 
-    As printed, eq. (16) minimises the negative cosine (pulls the view's
-    features towards the input's) although the text calls the term "info-min";
-    the equation is what this library implements (and the issue specifies).
+    ``form="intent"``: +cos, so minimising it pushes the view's features away
+    from the input's, as §III-G states ("we minimize the mutual information
+    between the embedding of the synthesized view and the original video clip
+    to suppress the appearance dependence"). ``form="printed"``: −cos, eq. (16)
+    as printed, L = −D(f(x), f(x')), which pulls them together.
     """
-    return -F.cosine_similarity(features_input.detach(), features_view, dim=1).mean()
+    if form not in INFOMIN_FORMS:
+        raise VidsslError(f"view.infomin: expected one of {', '.join(INFOMIN_FORMS)}, got {form!r}")
+    similarity = F.cosine_similarity(features_input.detach(), features_view, dim=1).mean()
+    return similarity if form == "intent" else -similarity

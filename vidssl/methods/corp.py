@@ -10,7 +10,9 @@ between them, hidden width ``projection_width``) into z, L2-normalised.
   pair of videos in the batch is classified 3-way — different videos / same
   video, first earlier / same video, second earlier — by the relation module
   (decoupling attention, §3.4, or mixed attention, eq. 1) and a small MLP
-  (:class:`vidssl.models.relation.PairClassifier`); cross-entropy summed over
+  (:class:`vidssl.models.relation.PairClassifier`: ``pair_classifier="concat"``,
+  the paper's plain MLP on the relation, by default; ``"symmetric"``, exactly
+  swap-equivariant, as an option); cross-entropy summed over
   the clip pairs of a video pair, averaged over video pairs
   (:class:`vidssl.losses.corp.CorpMLoss`). ``task="order"`` and
   ``"contrast"`` are Table 6a's 2-way ablations.
@@ -36,7 +38,7 @@ from vidssl.errors import VidsslError
 from vidssl.losses.corp import CorpFLoss, CorpMLoss
 from vidssl.methods.checks import check_choice
 from vidssl.models.heads import MLPHead
-from vidssl.models.relation import CORP_HEADS, PAIR_MLP_HIDDEN, PairClassifier
+from vidssl.models.relation import CORP_HEADS, PAIR_CLASSIFIERS, PAIR_MLP_HIDDEN, PairClassifier
 
 VARIANTS = ("m", "f")
 
@@ -71,6 +73,7 @@ class CORP(nn.Module):
         relation_heads: int = CORP_HEADS,
         relation_layers: int = 2,
         relation_hidden: int = PAIR_MLP_HIDDEN,
+        pair_classifier: str = "concat",
         temperature: float = 0.1,
         modality: str = "rgb",
     ) -> None:
@@ -81,7 +84,13 @@ class CORP(nn.Module):
         self.projection = corp_projection(
             backbone.num_features, depth=projection_depth, width=projection_width, out_dim=projection_dim
         )
-        relation = dict(attention=attention, heads=relation_heads, mlp_layers=relation_layers, hidden=relation_hidden)
+        relation = dict(
+            attention=attention,
+            heads=relation_heads,
+            mlp_layers=relation_layers,
+            hidden=relation_hidden,
+            pair_classifier=check_choice("method.pair_classifier", pair_classifier, PAIR_CLASSIFIERS),
+        )
         if self.variant == "m":
             if not order:
                 raise VidsslError("method.order: CORP_m always classifies pairs; use method.task=contrast instead")

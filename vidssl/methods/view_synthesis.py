@@ -3,9 +3,14 @@
 Given a clip x: O estimates the flow between its consecutive frames and
 learns from the photometric loss of eq. (13) alone; G synthesises a view x'
 and learns from the KL loss (14), info-max (15: O's flow on x' matches O's
-flow on x, with O's parameters untouched by this term) and info-min (16: the
-feature extractor's features of x' are pulled towards those of x, stop-gradient
-on x). Total: L_view = w_p·L_photo + w_kl·L_KL + w_max·L_infomax + w_min·L_infomin.
+flow on x, with O's parameters untouched by this term) and info-min (16,
+stop-gradient on x). Total: L_view = w_p·L_photo + w_kl·L_KL + w_max·L_infomax + w_min·L_infomin.
+
+Info-min sign (``infomin``, config ``view.infomin``; ALGORITHMS.md "SRO"):
+``intent`` (default) minimises the cosine similarity of the feature
+extractor's features of x' and x, pushing the view away from the input's
+appearance as the text says ("to suppress the appearance dependence");
+``printed`` is eq. (16) as printed, −cos, which pulls x' towards x.
 
 "The parameters of the optical flow estimator are optimised by an independent
 optimiser": every term here reaches exactly one of the two networks (the
@@ -25,8 +30,8 @@ from torch import nn
 
 from vidssl.data.transforms import check_modality, to_model_input
 from vidssl.data.transforms.functional import KINETICS_MEAN, KINETICS_STD
-from vidssl.methods.checks import check_weight
-from vidssl.losses.view_synthesis import infomax_loss, infomin_loss, kl_loss, photometric_loss
+from vidssl.methods.checks import check_choice, check_weight
+from vidssl.losses.view_synthesis import INFOMIN_FORMS, infomax_loss, infomin_loss, kl_loss, photometric_loss
 from vidssl.models.view_synthesis import ClipVAE, FlowEstimator
 
 __all__ = ["ViewSynthesis", "denormalize_clip"]
@@ -44,6 +49,8 @@ class ViewSynthesis(nn.Module):
 
     Batch keys used by :meth:`training_step`: ``clips`` uint8 (B, C, T, H, W)
     or (B, 1, C, T, H, W) (the SRO sampler's single query clip).
+    ``infomin``: ``"intent"`` (minimise the similarity, the default) or
+    ``"printed"`` (eq. 16 as printed); see :func:`infomin_loss`.
     """
 
     def __init__(
@@ -57,6 +64,7 @@ class ViewSynthesis(nn.Module):
         infomax_weight: float = 1.0,
         infomin_weight: float = 1.0,
         photometric_weight: float = 1.0,
+        infomin: str = "intent",
         modality: str = "rgb",
     ) -> None:
         super().__init__()
@@ -73,6 +81,7 @@ class ViewSynthesis(nn.Module):
             "infomax": check_weight("view.infomax_weight", infomax_weight),
             "infomin": check_weight("view.infomin_weight", infomin_weight),
         }
+        self.infomin = check_choice("view.infomin", infomin, INFOMIN_FORMS)
 
     def train(self, mode: bool = True) -> "ViewSynthesis":
         """As nn.Module.train, but the frozen feature extractor stays in inference mode."""
@@ -96,7 +105,7 @@ class ViewSynthesis(nn.Module):
             "photometric": photometric_loss(x, flows),
             "kl": kl_loss(mu, logvar),
             "infomax": infomax_loss(self.flow_net, view, flows),
-            "infomin": infomin_loss(self.backbone(x), self.backbone(view)),
+            "infomin": infomin_loss(self.backbone(x), self.backbone(view), form=self.infomin),
         }
         total = sum(self.weights[name] * value for name, value in terms.items())
         return total, {f"loss/{name}": value.item() for name, value in terms.items()}

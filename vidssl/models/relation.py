@@ -8,15 +8,21 @@ Two projected clip features z_i, z_j (..., d) become a relation vector
   n symmetric features G z_i * G z_j and l anti-symmetric features
   P z_i * Q z_j − Q z_i * P z_j (the attention CORP uses, §3.4);
 - :class:`PairClassifier`, equations (2) and (4): relation + MLP -> 3-way
-  (CORP_m) or 2-way (CORP_f) logits.
+  (CORP_m) or 2-way (CORP_f) logits. By default (``pair_classifier="concat"``)
+  the paper's plain MLP on the relation vector, so Table 6c/6d's ablations
+  (mixed vs decoupling attention, 1 vs 2 layers) compare what the paper
+  compares; ``"symmetric"`` makes the logits exactly swap-equivariant for
+  either attention (before this option existed, decoupling attention was
+  always symmetric and mixed attention never).
 
 Leading dimensions of z_i and z_j broadcast against each other, so
 ``r(z[:, None], z[None, :])`` gives the relation of every pair of clips.
 
 Example::
 
-    classifier = PairClassifier(128, 3)          # decoupling attention, h = 128
+    classifier = PairClassifier(128, 3)          # decoupling attention, h = 128, plain MLP (eq. 2)
     logits = classifier(z_i, z_j)                # (P, 128) x (P, 128) -> (P, 3)
+    PairClassifier(128, 3, pair_classifier="symmetric")(z_j, z_i)   # = logits[:, [0, 2, 1]]
 """
 
 from __future__ import annotations
@@ -27,9 +33,12 @@ from torch import nn
 from vidssl.errors import VidsslError
 from vidssl.models.heads import MLPHead
 
-__all__ = ["ATTENTION_KINDS", "DecouplingAttention", "MixedAttention", "PairClassifier"]
+__all__ = ["ATTENTION_KINDS", "PAIR_CLASSIFIERS", "DecouplingAttention", "MixedAttention", "PairClassifier"]
 
 ATTENTION_KINDS = ("decoupling", "mixed")
+
+PAIR_CLASSIFIERS = ("concat", "symmetric")
+"""``concat``: the paper's plain MLP on the relation (eqs. 2, 4); ``symmetric``: swap-equivariant (project option)."""
 
 CORP_HEADS = 128
 """Number of attention heads h (§3.2: "we set h = 128")."""
@@ -148,17 +157,21 @@ class PairClassifier(nn.Module):
     ``hidden`` units — the paper gives no width, ``PAIR_MLP_HIDDEN``; no BatchNorm,
     whose batch statistics would break the symmetry below).
 
-    Project design decision — with decoupling attention the classifier is
-    swap-equivariant by construction. Let m([s, a]) be the MLP on the
-    symmetric part s and anti-symmetric part a, with outputs (α, β) for
-    3 classes and β alone for 2 classes. Then
+    ``pair_classifier`` (ALGORITHMS.md "CORP"):
 
-    - 3 classes: logits = [(α(s, a) + α(s, −a)) / 2, β(s, a), β(s, −a)];
-    - 2 classes: logits = [β(s, a), β(s, −a)].
+    - ``"concat"`` (default, the paper): φ(z_i, z_j) = mlp(r(z_i, z_j)), one
+      plain MLP on the relation vector — for decoupling attention the
+      concatenation [s, a] of its symmetric and anti-symmetric parts. Nothing
+      ties φ(z_j, z_i) to φ(z_i, z_j); the classifier has to learn it.
+    - ``"symmetric"`` (a project option): exactly swap-equivariant. With
+      (α, β) = mlp(r) for 3 classes and β = mlp(r) for 2 classes,
 
-    Swapping z_i and z_j negates a only, so the P1 logit is unchanged and the
-    earlier/later logits swap exactly. With mixed attention there is no split:
-    a plain MLP from r to ``num_classes`` logits.
+      - 3 classes: logits = [(α(r_ij) + α(r_ji)) / 2, β(r_ij), β(r_ji)];
+      - 2 classes: logits = [β(r_ij), β(r_ji)],
+
+      where r_ij = r(z_i, z_j), r_ji = r(z_j, z_i) (for decoupling attention
+      r_ji = [s, −a], no second relation pass). Swapping z_i and z_j keeps the
+      P1 logit and exchanges the earlier/later logits exactly, for either attention.
 
     Input z_i, z_j (..., d) (leading dimensions broadcast) -> (..., num_classes).
     """
@@ -172,6 +185,7 @@ class PairClassifier(nn.Module):
         heads: int = CORP_HEADS,
         mlp_layers: int = 2,
         hidden: int = PAIR_MLP_HIDDEN,
+        pair_classifier: str = "concat",
     ) -> None:
         super().__init__()
         if isinstance(num_classes, bool) or num_classes not in (2, 3):
@@ -180,33 +194,39 @@ class PairClassifier(nn.Module):
             raise VidsslError(
                 f"pair classifier attention: expected one of {', '.join(ATTENTION_KINDS)}, got {attention!r}"
             )
+        if pair_classifier not in PAIR_CLASSIFIERS:
+            raise VidsslError(
+                f"method.pair_classifier: expected one of {', '.join(PAIR_CLASSIFIERS)}, got {pair_classifier!r}"
+            )
         if isinstance(mlp_layers, bool) or mlp_layers not in (1, 2):
             raise VidsslError(f"pair classifier mlp_layers: expected 1 or 2, got {mlp_layers!r}")
         check_size("pair classifier hidden", hidden)
         self.num_classes = num_classes
         self.attention = attention
+        self.pair_classifier = pair_classifier
         self.relation: MixedAttention | DecouplingAttention
-        if attention == "decoupling":
-            self.relation = DecouplingAttention(dim, heads)
-            mlp_out = num_classes - 1  # (α, β) or β; the order logits come from evaluating β at ±a
-        else:
-            self.relation = MixedAttention(dim, heads)
-            mlp_out = num_classes
+        self.relation = DecouplingAttention(dim, heads) if attention == "decoupling" else MixedAttention(dim, heads)
+        # symmetric: (α, β) or β; the order logits come from evaluating β on r_ij and r_ji
+        mlp_out = num_classes if pair_classifier == "concat" else num_classes - 1
         hidden_dims = (hidden,) if mlp_layers == 2 else ()
         self.mlp = MLPHead(self.relation.out_dim, hidden_dims, mlp_out)
 
     def forward(self, z_i: torch.Tensor, z_j: torch.Tensor) -> torch.Tensor:
-        if isinstance(self.relation, MixedAttention):
+        if self.pair_classifier == "concat":
             return self.mlp(self.relation(z_i, z_j))
-        return self.equivariant_logits(*self.relation.parts(z_i, z_j))
+        return self.equivariant_logits(*self.relations_both_ways(z_i, z_j))
 
-    def equivariant_logits(self, symmetric: torch.Tensor, antisymmetric: torch.Tensor) -> torch.Tensor:
-        """Logits from m([s, a]) and m([s, −a]) (one MLP call on both), as in the class docstring."""
-        symmetric, antisymmetric = torch.broadcast_tensors(symmetric, antisymmetric)
-        both = torch.stack(
-            [torch.cat([symmetric, antisymmetric], dim=-1), torch.cat([symmetric, -antisymmetric], dim=-1)]
-        )
-        forward_pair, swapped_pair = self.mlp(both).unbind(0)
+    def relations_both_ways(self, z_i: torch.Tensor, z_j: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """r(z_i, z_j) and r(z_j, z_i); for decoupling attention the second is [s, −a] of the first (eq. 8)."""
+        if isinstance(self.relation, MixedAttention):
+            return self.relation(z_i, z_j), self.relation(z_j, z_i)
+        symmetric, antisymmetric = torch.broadcast_tensors(*self.relation.parts(z_i, z_j))
+        return torch.cat([symmetric, antisymmetric], dim=-1), torch.cat([symmetric, -antisymmetric], dim=-1)
+
+    def equivariant_logits(self, forward_relation: torch.Tensor, swapped_relation: torch.Tensor) -> torch.Tensor:
+        """Logits from mlp(r_ij) and mlp(r_ji) (one MLP call on both), as in the class docstring."""
+        forward_relation, swapped_relation = torch.broadcast_tensors(forward_relation, swapped_relation)
+        forward_pair, swapped_pair = self.mlp(torch.stack([forward_relation, swapped_relation])).unbind(0)
         if self.num_classes == 2:
             return torch.cat([forward_pair, swapped_pair], dim=-1)
         different = (forward_pair[..., :1] + swapped_pair[..., :1]) / 2

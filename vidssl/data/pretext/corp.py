@@ -9,11 +9,17 @@ Runs inside DataLoader workers; per sample it returns
 - ``frame_indices``: long (K, T).
 
 Starts follow the minimum-offset rule of equation (3)
-(:func:`vidssl.data.sampling.corp_clip_starts`), frames are ``dilation``
-apart. ONE ``reader.read``, then every clip gets its own augmentation draw
-(§3.2, following CVRL: random resized crop, flip 0.5, colour jitter 0.8,
-grayscale 0.2, Gaussian blur — the ``augment`` passed in), consistent over the
-frames of the clip. CORP_m uses K = 2…4 clips per video, CORP_f and the
+(:func:`vidssl.data.sampling.corp_clip_starts`): drawn in one step from exactly
+the distribution of the paper's redraw-until-valid procedure (uniform over the
+valid placements, in random order), with the evenly spaced fallback only for
+videos where no valid placement exists — never, for CORP_m's K = 4 16-frame
+clips on 24–72-frame Something-Something videos, where a loop capped at 100
+draws used it for 51 % of them. Frames are ``dilation`` apart.
+
+ONE ``reader.read``, then every clip gets its own augmentation draw (§3.2,
+following CVRL: random resized crop, flip 0.5, colour jitter 0.8, grayscale
+0.2, Gaussian blur — the ``augment`` passed in), consistent over the frames of
+the clip. CORP_m uses K = 2…4 clips per video, CORP_f and the
 SimCLR/CVRL baseline K = 2.
 """
 from __future__ import annotations

@@ -14,9 +14,13 @@ branch, a key clip re-sampled from the same video (§III-A, Fig. 2a):
 
 Recipe per sample (ALGORITHMS.md "SRO"): for each clip,
 :func:`vidssl.data.sampling.sro_clip_indices` draws random segment lengths
-(≥ ``min_length``, Σ = T) and rates (integers in ``rate_range``), places the
-segments one after another from a random start, and shuffles them; the key
-gets its own draw. ONE ``reader.read`` of the union of both clips' frames,
+(≥ ``min_length``, Σ = T) and rates, places the segments one after another
+from a random start, and shuffles them; the key gets its own draw. The rates
+are distinct integers of ``rate_range`` (Fig. 1: "the different sample
+rates"), uniform over the combinations whose whole clip fits in the video
+(:func:`vidssl.data.sampling.draw_fitting_rates`), so no segment loops back
+in time; they repeat only when no distinct combination fits, and only a video
+that no combination fits loops or clamps (``short_video``). ONE ``reader.read`` of the union of both clips' frames,
 then each clip is augmented independently (§IV-D: resize 128×171, random crop
 112, colour jitter, horizontal flip — the ``augment`` passed in).
 """

@@ -5,7 +5,8 @@ returns the clips and the pretext targets the TransRank method needs:
 
 - ``clips``: uint8 (N, C, T, H, W)
 - ``transform_ids``: long (N,) — index into ``transforms`` of each clip's transformation
-- ``aspect_ratios``: float32 (N,) — w/h of each clip's crop region (§4.3 aspect task)
+- ``aspect_ratios``: float32 (N,) — w/h of each clip's crop region as the network sees it
+  (§4.3 aspect task): the inverse ratio if the clip was rotated by 90° or 270°
 - ``rotations``: long (N,) — k of each clip's k·90° rotation (§4.3 rotation task; 0 if off)
 - ``flipped``: bool (N,)
 - ``frame_indices``: long (N, T) — the source frames of each clip, for inspection
@@ -15,13 +16,27 @@ Recipe per sample (TransRank §4.1–4.4, ALGORITHMS.md):
 1. assign transformations: ``deterministic`` = a random permutation gives each
    of the M transformations to exactly one of the N = M clips;
    ``stochastic`` = each clip draws one independently;
-2. per clip a jittered frame interval ``round(2n · U[0.8, 1.2])``;
-3. offsets spread over the whole video, one random start per equal segment,
-   with the segments randomly permuted among clips;
-4. indices by the §4.2 formulas, mapped into short videos by ``short_video``;
+2. per clip a fractional jittered frame interval ``d = 2n · f``, f ~ U[0.8, 1.2]
+   (§4.4); frame j sits at ``ρ + round(j · d)``, so the clip's realised span
+   ``round((l − 1) · d) + 1`` varies for 1× too (a rounded integer interval
+   would always be 2 at 1×);
+3. offsets spread over the whole video, one random start per equal segment of
+   the starts that leave room for the realised span, with the segments randomly
+   permuted among clips;
+4. indices by the §4.2 formulas over those rounded positions (rev, palindrome
+   and shuffle reorder the 1× positions), mapped into short videos by ``short_video``;
 5. ONE ``reader.read`` of the sorted unique frames of all clips (a frame shared
    by clips is decoded once), then each clip gathers its frames;
-6. each clip augmented independently (clip-wise strong augmentation, §4.4).
+6. each clip augmented independently (clip-wise strong augmentation, §4.4);
+7. aspect label (§4.3, eq. 3; ALGORITHMS.md): the crop's w/h, inverted when
+   the clip was turned a quarter (k = 1, 3), because eq. 3 ranks what the
+   network sees. The ratio range is log-symmetric (default [3/4, 4/3]), so the
+   inverted labels keep the same distribution.
+
+The paper presets use no horizontal flip (§4.4 lists RandomResizedCrop,
+RandomGrayScale, RandomColorJitter and, with rotation, RandomRotate);
+``clip.flip_p: 0`` in ``configs/transrank_t_r3d18.yaml``, which every
+TransRank-family preset extends.
 """
 
 from __future__ import annotations
@@ -33,9 +48,9 @@ import torch
 from vidssl.data.sampling import (
     FIT_RULES,
     check_transform_name,
-    clip_span,
     fit_to_video,
     jittered_interval,
+    realised_span,
     speed_of,
     spread_offsets,
     transform_indices,
@@ -45,6 +60,11 @@ from vidssl.data.transforms.clip import ClipAugment
 from vidssl.errors import VidsslError
 
 SAMPLING_MODES: tuple[str, ...] = ("deterministic", "stochastic")
+
+
+def shown_aspect_ratio(crop_ratio: float, rotation_k: int) -> float:
+    """Aspect ratio (w/h) the network sees: the crop's, inverted after a 90° or 270° turn (§4.3, eq. 3)."""
+    return 1.0 / crop_ratio if rotation_k % 2 else crop_ratio
 
 
 class TransRankSampler:
@@ -133,7 +153,7 @@ class TransRankSampler:
             jittered_interval(speed_of(name), base_interval=self.base_interval, jitter=self.jitter, rng=rng)
             for name in names
         ]
-        spans = [clip_span(self.clip_len, interval) for interval in intervals]
+        spans = [realised_span(self.clip_len, interval) for interval in intervals]
         segment_of_clip = rng.permutation(len(names))
         # spread_offsets gives segment k to its k-th span; put clip c's span at position segment_of_clip[c].
         spans_by_segment = [0] * len(names)
@@ -159,8 +179,8 @@ class TransRankSampler:
         clips, aspect_ratios, rotations, flipped = [], [], [], []
         for clip, info in read_and_augment(record, reader, indices, self.augment, rng):
             clips.append(clip)
-            aspect_ratios.append(info["aspect_ratio"])
             rotations.append(info.get("rotation_k", 0))
+            aspect_ratios.append(shown_aspect_ratio(info["aspect_ratio"], rotations[-1]))
             flipped.append(info.get("flipped", False))
         return {
             # numpy assembles the batch: a plain memcpy, cheaper than torch.stack in a busy worker
