@@ -128,7 +128,17 @@ ERRORS = {
         lambda w, t: ["eval", "retrieval", str(w["ucf"].root)], ["not a run folder (no config.yaml"]),
     "eval random without a config": (lambda w, t: ["eval", "retrieval", "random"], ["give --config"]),
     "eval of a checkpoint that does not fit its config": (other_width_config, ["does not match", "shape mismatch"]),
+    "eval overriding the trained model": (
+        lambda w, t: ["eval", "retrieval", str(w["run"]), "model.modality=rgb", "--out", str(t / "ev")],
+        ["model.modality=rgb", "model.* comes from the run"]),
+    "synth over a dataset of other settings": (
+        lambda w, t: (main(["synth", "--out", str(t / "sm"), "--per-class", "1"]), ["synth", "--out", str(t / "sm"),
+                                                                                      "--per-class", "2"])[1],
+        ["other settings", "per_class 1 -> 2"]),
     # other commands
+    "export into a file's folder": (
+        lambda w, t: ["export", str(w["run"]), "--to", "torchscript", "--out", str(w["file"] / "b.pt")],
+        ["cannot write", "a_file: it is a file, expected a folder"]),
     "export to an unknown format": (lambda w, t: ["export", str(w["run"]), "--to", "xyz"], ["unknown format 'xyz'"]),
     "embed into a non-npy file": (
         lambda w, t: ["embed", str(w["run"]), str(w["ucf"].root), "--out", str(t / "f.txt")], ["expected a .npy file"]),

@@ -153,8 +153,8 @@ def test_non_video_outside_the_root_is_never_opened(copy_layout, tmp_path):
 
 def test_entry_that_goes_up_and_back_inside_the_root_is_kept(copy_layout, tmp_path):
     root, annotations, expected, _ = copy_layout("hmdb51")
-    target = root / "clap" / "clap_clip_u_nm_np1_fr_goo_0.avi"
-    append_entry("hmdb51", root, annotations, "../clap/clap_clip_u_nm_np1_fr_goo_0.avi")
+    target = root / "clap" / "clap_clip_u_nm_np1_fr_goo_3.avi"  # unused (flag 0) in clap's own split file
+    append_entry("hmdb51", root, annotations, "../clap/clap_clip_u_nm_np1_fr_goo_3.avi")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         records, _ = load("hmdb51", root, annotations, tmp_path)

@@ -296,7 +296,10 @@ def test_pairs_from_few_classes_keep_each_folds_videos_unseen():
 
 
 def test_data_options_go_to_the_protocols_own_dataset_keys():
-    assert data_overrides("scenes", "/y", None, None) == ["eval.scenes.root=/y"]
+    # --data without --annotations: the config's split files belong to the config's data, not to /y
+    assert data_overrides("scenes", "/y", None, None) == ["eval.scenes.root=/y", "eval.scenes.annotations=null"]
+    assert data_overrides("retrieval", "/f", "folder", None) == ["eval.root=/f", "eval.format=folder",
+                                                                 "eval.annotations=null"]
     assert data_overrides("similarity", "/a", None, "/a/ann") == ["eval.similarity.root=/a",
                                                                    "eval.similarity.annotations=/a/ann"]
     assert data_overrides("retrieval", "/u", "ucf101", "/s") == ["eval.root=/u", "eval.format=ucf101",

@@ -46,6 +46,7 @@ TORCHVISION_NAMES = ("r3d_18", "r2plus1d_18", "mc3_18")
 B, T, H, W = 2, 5, 20, 14
 # S3D downsamples H and W 32x (the last halving rounds down), so it needs a larger clip.
 CONTRACT_SIZES = {"s3d": (5, 36, 20), "s3dg": (5, 36, 20)}
+ONEDNN_CRASHES = ("s3d", "s3dg")  # see test_backward_reaches_every_parameter_with_finite_gradients
 
 
 def contract_clip(name: str, seed: int = 0) -> torch.Tensor:
@@ -176,9 +177,12 @@ def test_pool_tap_is_the_average_of_layer4_and_equals_forward(name):
 def test_backward_reaches_every_parameter_with_finite_gradients(name):
     # A full-width backward costs seconds on 2 cores and tests nothing more.
     model = copy.deepcopy(built_narrow(name)).train()
-    out = model(contract_clip(name))
-    weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(1))
-    (out * weights).sum().backward()
+    # torch 2.14.1's oneDNN conv3d backward crashes the process (double free) on some CPUs for S3D's odd contract
+    # shape (5 x 36 x 20); the plain kernels check the same gradients.
+    with torch.backends.mkldnn.flags(enabled=name not in ONEDNN_CRASHES):
+        out = model(contract_clip(name))
+        weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(1))
+        (out * weights).sum().backward()
     for param_name, param in model.named_parameters():
         assert param.grad is not None, param_name
         assert torch.isfinite(param.grad).all(), param_name

@@ -300,3 +300,49 @@ def test_state_dict_mismatch_names_the_first_missing_unexpected_and_misshaped_ke
     assert "1 missing keys: 0.bias" in text
     assert "1 unexpected keys: head.weight" in text
     assert "1.weight (1, 4) vs (1, 3)" in text
+
+
+# ------------------------------------------------------------------ resume edge cases found by a sweep ---
+
+def test_resume_without_config_yaml_is_refused_since_nothing_can_be_checked(ucf, run, capsys):
+    (run / "config.yaml").unlink()
+    before = snapshot(run)
+    code = main(pretrain_args(ucf, run, "model.modality=rgb", "clip.frames=8", "--resume"))
+    one_line_error(code, capsys.readouterr().err, "config.yaml is missing", "--force")
+    assert snapshot(run) == before
+
+
+def test_resume_of_a_finished_run_without_its_checkpoint_is_refused(ucf, run, capsys):
+    (run / "checkpoints" / "last.pt").unlink()
+    before = snapshot(run)
+    code = main(pretrain_args(ucf, run, "--resume"))
+    one_line_error(code, capsys.readouterr().err, "no checkpoints/last.pt to resume from", "backbone.pt", "--force")
+    assert snapshot(run) == before  # backbone.pt and metrics.csv are not retrained over
+
+
+def test_resume_cannot_shorten_a_run(ucf, run, capsys):
+    assert main(pretrain_args(ucf, run, "train.epochs=2", "--resume")) == 0
+    before = snapshot(run)
+    code = main(pretrain_args(ucf, run, "train.epochs=1", "--resume"))
+    one_line_error(code, capsys.readouterr().err, "train.epochs=1", "already holds 2 epochs")
+    assert snapshot(run) == before
+
+
+@pytest.mark.parametrize("override, needle", [
+    ("train.batch_size=0", "train.batch_size=0: expected a positive integer"),
+    ("train.lr=-1", "train.lr=-1.0: expected a positive learning rate"),
+    ("train.optimizer=adamm", "train.optimizer"),
+    ("train.schedule=cosin", "train.schedule='cosin'"),
+    ("train.warmup_epochs=5", "train.warmup_epochs=5.0: expected <= train.epochs=1"),
+])
+def test_bad_train_values_stop_before_the_run_folder_exists(ucf, tmp_path, capsys, override, needle):
+    code = main(pretrain_args(ucf, tmp_path / "run", override))
+    one_line_error(code, capsys.readouterr().err, needle)
+    assert not (tmp_path / "run").exists()  # so the corrected command is not refused as "already holds a run"
+
+
+def test_a_failed_start_leaves_no_empty_run_folder(ucf, tmp_path, capsys):
+    code = main(["pretrain", "quickstart", "data.format=ucf101", f"data.root={tmp_path / 'nope'}",
+                 f"data.annotations={ucf.annotations}", *TINY, "--out", str(tmp_path / "run")])
+    one_line_error(code, capsys.readouterr().err, "nope")
+    assert not (tmp_path / "run").exists()

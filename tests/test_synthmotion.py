@@ -549,7 +549,7 @@ def test_zero_appearance_bias_varies_the_look_within_a_class() -> None:
 # --------------------------------------------------------------------------- caching and bad input
 
 
-def test_second_call_reuses_and_changed_arguments_regenerate(tmp_path: Path, monkeypatch) -> None:
+def test_second_call_reuses_changed_arguments_are_refused_and_stale_data_regenerates(tmp_path: Path, monkeypatch) -> None:
     out = tmp_path / "cache"
     sm.generate_synthmotion(out, seed=1, workers=1, **TINY)
     some_video = next((out / "videos").rglob("*.mp4"))
@@ -558,15 +558,17 @@ def test_second_call_reuses_and_changed_arguments_regenerate(tmp_path: Path, mon
         patch.setattr(sm, "_render_all", lambda *_, **__: pytest.fail("a cached dataset was rendered again"))
         assert sm.generate_synthmotion(out, seed=1, workers=4, **TINY) == out  # workers are not an argument of the data
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
-    sm.generate_synthmotion(out, seed=2, workers=1, **TINY)
-    assert json.loads((out / "metadata.json").read_text())["arguments"]["seed"] == 2
+    with pytest.raises(VidsslError, match="other settings .*seed 1 -> 2"):  # runs may read the videos there
+        sm.generate_synthmotion(out, seed=2, workers=1, **TINY)
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]  # no staging dirs left behind
     some_video.unlink()  # an incomplete dataset is regenerated, not trusted
-    sm.generate_synthmotion(out, seed=2, workers=1, **TINY)
+    sm.generate_synthmotion(out, seed=1, workers=1, **TINY)
     assert some_video.is_file()
     metadata = json.loads((out / "metadata.json").read_text())
     (out / "metadata.json").write_text(json.dumps({**metadata, "version": 2}))  # made before class tempos
     sm.generate_synthmotion(out, seed=2, workers=1, **TINY)
+    assert json.loads((out / "metadata.json").read_text())["arguments"]["seed"] == 2
     assert json.loads((out / "metadata.json").read_text())["version"] == sm.GENERATOR_VERSION == 3
 
 

@@ -109,6 +109,17 @@ def _sweep_once(folder: Path) -> None:
         remove_stale_temporaries(folder)
 
 
+def _output_failure(path: Path, err: OSError) -> OutputError:
+    """``cannot write X: it is a file, expected a folder`` when a file stands where ``path``'s folder would be,
+    else ``cannot write PATH: reason``."""
+    for folder in (path, *path.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                return OutputError(folder, "it is a file, expected a folder")
+            break
+    return OutputError(path, err)
+
+
 def make_output_dir(path: str | Path) -> Path:
     """Create ``path`` (and parents) for output; :class:`OutputError` if it cannot be a writable folder.
 
@@ -116,8 +127,6 @@ def make_output_dir(path: str | Path) -> Path:
     here, before any work, not at the first checkpoint.
     """
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise OutputError(path, "it is a file, expected a folder")
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / temporary_name("write-check")
@@ -125,7 +134,7 @@ def make_output_dir(path: str | Path) -> Path:
         os.close(fd)
         probe.unlink()
     except OSError as err:
-        raise OutputError(path, err) from None
+        raise _output_failure(path, err) from None
     return path
 
 
@@ -143,7 +152,7 @@ def atomic_write(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Itera
         _sweep_once(path.parent)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     except OSError as err:
-        raise OutputError(path, err) from None
+        raise _output_failure(path.parent, err) if not path.parent.is_dir() else OutputError(path, err) from None
     try:
         with os.fdopen(fd, mode, **open_kwargs) as handle:
             yield handle

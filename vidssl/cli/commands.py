@@ -88,8 +88,25 @@ def pretrain(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, force
         if is_main():
             print(f"moved the previous run in {run_dir} to {run_folder.move_aside(run_dir)}", flush=True)
         barrier()
+    created = not run_dir.exists()
     if is_main():
         make_output_dir(run_dir)
+    try:
+        return _pretrain_in(cfg, run_dir, checkpoint=checkpoint, resume=resume)
+    except BaseException:
+        if created and is_main():
+            remove_if_empty(run_dir)  # bad data or a model error: no empty run folder left behind
+        raise
+
+
+def remove_if_empty(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        if not any(folder.iterdir()):
+            folder.rmdir()
+
+
+def _pretrain_in(cfg: RunConfig, run_dir: Path, *, checkpoint: dict | None, resume: bool):
+    """:func:`pretrain` once the run folder has been checked: data, model, the optional view stage, then ``fit``."""
     generator_checkpoint = view_generator_checkpoint(cfg, run_dir, resume=resume)
     with main_process_first():
         records, _ = build.build_records(cfg.data)
@@ -135,16 +152,25 @@ def check_run_folder(cfg: RunConfig, run_dir: Path, *, resume: bool, force: bool
         raise VidsslError(f"{run_dir}: no run to resume (no config.yaml or {run_folder.CHECKPOINT} there); "
                           f"check the path, or drop --resume to start a new run")
     saved = run_dir / "config.yaml"
-    if saved.is_file():
-        check_resumable_config(saved, cfg)
     last = run_dir / run_folder.CHECKPOINT
+    if not saved.is_file():
+        raise VidsslError(f"{saved} is missing: what the run in {run_dir} trained cannot be checked against this "
+                          f"config; restore it, or start a new run with --force or another --out")
+    check_resumable_config(saved, cfg)
     if not last.is_file():
+        if markers != ["config.yaml"]:
+            raise VidsslError(f"{run_dir} has no {run_folder.CHECKPOINT} to resume from (but {', '.join(markers[1:])}); "
+                              f"start a new run with --force (moves it aside) or another --out")
         if is_main():
             print(f"{run_dir}: no checkpoint yet (stopped in its first epoch); starting at epoch 1", flush=True)
         return None
     state = load_checkpoint(last)
     if not isinstance(state.get("model"), dict):
         raise VidsslError(f"checkpoint {last} holds no model weights; it was not written by vidssl pretrain")
+    done = state.get("epoch")
+    if isinstance(done, int) and done > cfg.train.epochs:
+        raise VidsslError(f"train.epochs={cfg.train.epochs}: {last} already holds {done} epochs; a resume can only "
+                          f"extend a run (train.epochs >= {done})")
     return state
 
 
@@ -253,14 +279,14 @@ def load_backbone(path: str | Path) -> torch.nn.Module:
         path = path / "backbone.pt"
     if not path.is_file():
         raise VidsslError(f"{path}: backbone file not found (give a run folder or its backbone.pt)")
+    state = load_checkpoint(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
         width = {} if state["width"] is None else {"width": state["width"]}
         backbone = build_backbone(state["backbone"], **width)
         weights = state["state_dict"]
     except VidsslError:
         raise
-    except Exception as err:  # corrupt file, wrong keys
+    except Exception as err:  # wrong keys or values
         raise VidsslError(f"{path}: not a vidssl backbone file ({type(err).__name__}: {err})") from None
     load_matching_state_dict(backbone, weights, source=str(path))
     return backbone

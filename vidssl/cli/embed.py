@@ -68,6 +68,8 @@ from vidssl.models.resnet3d import check_taps
 from vidssl.progress import bars_wanted, progress_bar
 
 OUTPUT_SUFFIXES = (".npy", ".parquet")
+NPY_MAGIC = b"\x93NUMPY"
+NOT_FEATURES = "not a features file written by vidssl embed"
 DEFAULT_CHUNK = 128
 PARTIAL_SUFFIX = ".partial"
 SETTINGS_FILE = "settings.json"
@@ -389,6 +391,9 @@ def embed_command(
     if chunk < 1:
         raise VidsslError(f"--chunk: expected a positive number of videos, got {chunk}")
     root = Path(videos_dir).expanduser()
+    if root.is_file():
+        raise VidsslError(f"{root}: is a file, but vidssl embed wants a folder of videos (put a single video in a "
+                          f"folder of its own; vidssl search embeds a single query video)")
     if not root.is_dir():
         raise VidsslError(f"{root}: videos folder not found")
     root = root.resolve()
@@ -576,7 +581,14 @@ def write_parquet(out: Path, rows: np.ndarray, embedded: list[str]) -> None:
 
 
 def read_matrix(path: Path) -> np.ndarray:
-    """A float32 (N, D) feature matrix from ``.npy`` (no pickles) or ``.parquet``."""
+    """A float32 (N, D) feature matrix from ``.npy`` (no pickles) or ``.parquet``.
+
+    Anything else (another file type, text, an object or string array) is an error saying the file is not features.
+    """
+    if path.suffix.lower() not in OUTPUT_SUFFIXES:
+        index_hint = f"; {path.name} looks like an index: give the features file next to it" \
+            if path.suffix.lower() == ".json" else ""
+        raise VidsslError(f"{path}: {NOT_FEATURES} (expected a .npy or .parquet file){index_hint}")
     try:
         if path.suffix.lower() == ".parquet":
             import pyarrow.parquet as pq
@@ -584,13 +596,20 @@ def read_matrix(path: Path) -> np.ndarray:
             column = pq.read_table(path, columns=["embedding"]).column("embedding").combine_chunks()
             matrix = column.flatten().to_numpy().reshape(len(column), -1)
         else:
+            with open(path, "rb") as handle:
+                if handle.read(len(NPY_MAGIC)) != NPY_MAGIC:
+                    raise VidsslError(f"{path}: {NOT_FEATURES} (no .npy header)")
             matrix = np.load(path, allow_pickle=False)
     except ImportError:
         raise VidsslError(f"{path}: reading .parquet needs pyarrow, which is not installed") from None
-    except (OSError, ValueError, KeyError) as err:
+    except (ValueError, EOFError) as err:  # numpy's text mentions unsafe loading options: never pass that on
+        kind = "holds Python objects" if "pickle" in str(err) else "is damaged"
+        raise VidsslError(f"{path}: {NOT_FEATURES} (it {kind}, not a float matrix)") from None
+    except (OSError, KeyError) as err:
         raise VidsslError(f"{path}: cannot read the features ({type(err).__name__}: {err})") from None
-    if matrix.ndim != 2:
-        raise VidsslError(f"{path}: expected a (videos, dim) feature matrix, got shape {matrix.shape}")
+    if matrix.ndim != 2 or matrix.dtype.kind not in "fiu":
+        raise VidsslError(f"{path}: {NOT_FEATURES} (expected a (videos, dim) float matrix, got {matrix.dtype} "
+                          f"of shape {matrix.shape})")
     return np.asarray(matrix, dtype=np.float32)
 
 
@@ -641,11 +660,11 @@ def load_features(features: str | Path) -> tuple[np.ndarray, dict]:
     path = Path(features)
     if not path.is_file():
         raise VidsslError(f"{path}: features file not found (vidssl embed writes it)")
+    matrix = read_matrix(path)
     index_file = sidecar_path(path)
     if not index_file.is_file():
         raise VidsslError(f"{index_file}: index of {path.name} not found (vidssl embed writes it next to the features)")
     index = read_json(index_file)
-    matrix = read_matrix(path)
     videos = index.get("videos")
     if not isinstance(videos, list) or len(videos) != matrix.shape[0] or "videos_dir" not in index:
         count = len(videos) if isinstance(videos, list) else "no"

@@ -46,6 +46,10 @@ def evaluate_command(
         config = str(run_config_path(backbone_path))
     elif backbone_path != "random" and not Path(backbone_path).exists():
         raise VidsslError(f"{backbone_path}: does not exist ({EVAL_SOURCES})")
+    fixed = [o for o in overrides if o.split("=", 1)[0].startswith("model.")] if backbone_path != "random" else []
+    if fixed:
+        raise VidsslError(f"{fixed[0]}: the backbone of {backbone_path} is what its run trained (model.* comes from "
+                          f"the run); override data, eval or train.device/workers settings only")
     if fuse is not None and protocol not in ("retrieval", "finetune"):
         raise VidsslError(f"eval {protocol}: --fuse works with retrieval and finetune only")
     cfg = load_run_config(config, [*overrides, *data_overrides(protocol, data, fmt, annotations)])
@@ -103,7 +107,10 @@ def data_overrides(protocol: str, data: str | None, fmt: str | None, annotations
     if data is not None and fmt is None and section == "eval":
         raise VidsslError(f"eval {protocol} --data: also give --format (folder, ucf101, hmdb51, kinetics, sthsth, csv)")
     pairs = [("root", data), ("format", fmt), ("annotations", annotations)]
-    return [f"{section}.{key}={value}" for key, value in pairs if value is not None]
+    overrides = [f"{section}.{key}={value}" for key, value in pairs if value is not None]
+    if data is not None and annotations is None and section != "eval.similarity":
+        overrides.append(f"{section}.annotations=null")  # the run's own split files belong to the run's data
+    return overrides
 
 
 def drop_arrays(results: dict) -> dict:

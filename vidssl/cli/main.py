@@ -32,12 +32,22 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpa
     return args
 
 
+def format_warning_as_one_line(message, category, filename, lineno, line=None) -> str:
+    """``warning: …``, like ``error: …``, instead of Python's file:line and source-code form."""
+    return f"warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
     parser = make_parser()
     args = parse_args(parser, argv)
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    previous_format = warnings.formatwarning
+    if not args.debug:
+        warnings.formatwarning = format_warning_as_one_line
     try:
         return int(args.run(args) or 0)
     except VidsslError as err:
@@ -53,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: the last finished epoch is in checkpoints/last.pt; rerun with --resume", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = previous_format
 
 
 def describe_os_error(err: OSError) -> str:
@@ -75,7 +87,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=run_synth)
 
     p = sub.add_parser("pretrain", help="self-supervised pretraining from a YAML config")
-    p.add_argument("config", help="YAML file or packaged config name (e.g. transrank_t_tiny)")
+    p.add_argument("config", help="YAML file or packaged config name (e.g. quickstart, transrank_t_r3d18)")
     p.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. train.lr=0.05")
     p.add_argument("--out", required=True, help="run folder (config.yaml, checkpoints/, logs/, backbone.pt)")
     p.add_argument("--resume", action="store_true",

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from vidssl.data.datasets import FORMATS
 from vidssl.data.sampling import FIT_RULES
 from vidssl.engine.trainer import TrainConfig
 from vidssl.eval.linear_probe import LinearProbeConfig
@@ -294,6 +295,50 @@ class FinetuneConfig:
     curve_every: int = 0  # > 0: test accuracy after every k-th epoch too, for the train-vs-test curves (Fig. 2)
     semi_fractions: tuple[float, ...] = (0.01, 0.1)  # `vidssl eval semi`: class-balanced label subsets (CORP Table 3)
 
+    def validate(self, where: str = "eval.finetune") -> None:
+        """Reject values no finetuning can use, naming ``where.<key>`` and the value."""
+        _check_rules(self, where, _FINETUNE_RULES)
+        _require(all(_fraction(f) for f in self.semi_fractions), where, "semi_fractions", self.semi_fractions,
+                 "fractions in (0, 1]")
+        _require(all(lr > 0 for lr in self.lr_sweep), where, "lr_sweep", self.lr_sweep, "learning rates > 0")
+
+
+def _fraction(value: float) -> bool:
+    return 0 < value <= 1  # False for NaN
+
+
+def _check_rules(section: Any, where: str, rules: tuple[tuple[str, Callable[[Any], bool], str], ...]) -> None:
+    for name, rule, expected in rules:
+        _require(rule(getattr(section, name)), where, name, getattr(section, name), expected)
+
+
+_POSITIVE_INT = (_positive_int, "a positive integer")
+_POSITIVE = (lambda value: value > 0, "a number > 0")
+_NON_NEGATIVE = (lambda value: value >= 0, "a number >= 0")
+
+_FINETUNE_RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("epochs", *_POSITIVE_INT),
+    ("batch_size", *_POSITIVE_INT),
+    ("lr", *_POSITIVE),
+    ("weight_decay", *_NON_NEGATIVE),
+    ("momentum", lambda value: 0 <= value < 1, "a number in [0, 1)"),
+    ("dropout", lambda value: 0 <= value < 1, "a number in [0, 1)"),
+    ("label_fraction", _fraction, "a fraction in (0, 1]"),
+    ("scale", _range_pair(1.0), "[low, high] with 0 < low <= high <= 1"),
+    ("flip_p", _probability, "a probability in [0, 1]"),
+    ("test_crops", lambda crops: crops in (1, 3), "1 or 3"),
+    ("curve_every", lambda every: every >= 0, "an integer >= 0 (0 = off)"),
+)
+
+
+def _no_annotations_for_folder(section: Any, where: str) -> None:
+    """The folder format reads no split files: annotations given with it would be silently ignored."""
+    if section.format == "folder":
+        others = ", ".join(name for name in FORMATS if name != "folder")
+        _require(section.annotations is None, where, "annotations", section.annotations,
+                 f"null with {_key(where, 'format')}=folder (the folder format has no split files; "
+                 f"annotations are read by {others})")
+
 
 @dataclass
 class ScenesConfig:
@@ -308,6 +353,11 @@ class ScenesConfig:
     stride: int = 8  # 16-frame clips overlapping by 8
     layers: tuple[str, ...] = ("layer3", "layer4", "pool")
     svm_c: float = 1.0
+
+    def validate(self, where: str = "eval.scenes") -> None:
+        _require(self.format in FORMATS, where, "format", self.format, f"one of {', '.join(FORMATS)}")
+        _no_annotations_for_folder(self, where)
+        _check_rules(self, where, (("stride", *_POSITIVE_INT), ("svm_c", *_POSITIVE)))
 
 
 @dataclass
@@ -324,6 +374,10 @@ class SimilarityConfig:
     layers: tuple[str, ...] = ("layer3", "layer4", "pool")
     svm_c: float = 1.0
     pairs_per_fold: int = 60  # for pairs drawn from the run's videos (ASLAN: 600 per split)
+
+    def validate(self, where: str = "eval.similarity") -> None:
+        rules = (("stride", *_POSITIVE_INT), ("svm_c", *_POSITIVE), ("pairs_per_fold", *_POSITIVE_INT))
+        _check_rules(self, where, rules)
 
 
 @dataclass
@@ -352,6 +406,21 @@ class EvalConfig:
     similarity: SimilarityConfig = field(default_factory=SimilarityConfig)
     linear: LinearProbeConfig = field(default_factory=LinearProbeConfig)
     temporal: TemporalProbeConfig = field(default_factory=TemporalProbeConfig)  # Sync / Order MLP probes
+
+    def validate(self, where: str = "eval") -> None:
+        """Reject clip settings no protocol can use (sub-sections check themselves), naming ``where.<key>``."""
+        formats = ("synthmotion", *FORMATS)
+        _require(self.format is None or self.format in formats, where, "format", self.format,
+                 f"null (the pretraining data) or one of {', '.join(formats)}")
+        _no_annotations_for_folder(self, where)
+        _check_rules(self, where, _EVAL_RULES)
+
+
+_EVAL_RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    *((name, *_POSITIVE_INT) for name in ("num_clips", "frames", "interval", "size", "resize_short", "batch_size")),
+    ("tsne_perplexity", *_POSITIVE),
+    ("grid_queries", lambda count: count >= 0, "an integer >= 0"),
+)
 
 
 @dataclass

@@ -4,9 +4,9 @@
 sorted list of :class:`VideoRecord` plus the class names. Each video is probed
 once for its frame count, fps and size; results are cached in a JSON index so
 later calls start instantly. Split-file entries whose path leaves the dataset
-root are refused with a warning. :class:`VideoDataset` pairs records with a reader
-and a pure sampler and makes every sample reproducible from
-``(seed, epoch, index)``.
+root are refused with a warning, and a video listed twice is kept once.
+:class:`VideoDataset` pairs records with a reader and a pure sampler and makes
+every sample reproducible from ``(seed, epoch, index)``.
 """
 
 from __future__ import annotations
@@ -63,7 +63,8 @@ _Listed = tuple[str, int]
 
 @dataclass
 class _Listing:
-    """What a layout's split files name: videos found, paths that do not exist, paths leaving ``root``.
+    """What a layout's split files name: videos found, paths that do not exist, paths leaving ``root``,
+    and entries naming a video already listed (``duplicates``; the first entry is kept).
 
     Containment is lexical (``os.path.normpath`` of the joined path), so symlinks
     inside ``root`` that point to other disks stay allowed.
@@ -73,6 +74,8 @@ class _Listing:
     listed: list[_Listed] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     outside: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    first_seen: dict[str, tuple[int, str]] = field(default_factory=dict)  # resolved path -> (label, where)
 
     def refuses(self, path: Path) -> bool:
         """True (and ``path`` noted as outside) when ``path`` leaves the root."""
@@ -81,17 +84,20 @@ class _Listing:
         self.outside.append(os.path.abspath(path))
         return True
 
-    def add(self, path: Path, label: int) -> None:
-        """``path`` (or the frame folder named like it without extension), unless outside or missing."""
+    def add(self, path: Path, label: int, where: str) -> None:
+        """``path`` (or the frame folder named like it without extension), unless outside or missing.
+
+        ``where`` (``file:line``) names the entry in errors.
+        """
         if self.refuses(path):
             return
         for candidate in (path, path.with_suffix("")):
             if candidate.exists() and (candidate == path or candidate.is_dir()):
-                self.listed.append((str(candidate.resolve()), label))
+                self._list(candidate, label, where)
                 return
         self.missing.append(str(path))
 
-    def add_first_existing(self, candidates: list[Path], label: int) -> None:
+    def add_first_existing(self, candidates: list[Path], label: int, where: str) -> None:
         """The first of ``candidates`` that exists; the entry is refused when any candidate leaves the root."""
         if any(self.refuses(path) for path in candidates):  # notes the first escaping candidate only
             return
@@ -99,10 +105,23 @@ class _Listing:
         if found is None:
             self.missing.append(str(candidates[0]))
         else:
-            self.listed.append((str(found.resolve()), label))
+            self._list(found, label, where)
+
+    def _list(self, path: Path, label: int, where: str) -> None:
+        """List ``path`` once: a repeat is noted as a duplicate, or is an error when its label differs."""
+        resolved = str(path.resolve())
+        if resolved not in self.first_seen:
+            self.first_seen[resolved] = (label, where)
+            self.listed.append((resolved, label))
+            return
+        first_label, first_where = self.first_seen[resolved]
+        if label != first_label:
+            raise VidsslError(f"{where}: {resolved} listed again with label {label}, "
+                              f"but with label {first_label} at {first_where}")
+        self.duplicates.append(resolved)
 
     def count(self) -> int:
-        return len(self.listed) + len(self.missing) + len(self.outside)
+        return len(self.listed) + len(self.missing) + len(self.outside) + len(self.duplicates)
 
 
 def _inside(root: Path, path: Path) -> bool:
@@ -133,7 +152,7 @@ def load_records(
             are the split.
         split_id: 1, 2 or 3 (ucf101, hmdb51).
         annotations: split files: a folder (ucf101, hmdb51), a CSV (kinetics,
-            csv) or the split JSON (sthsth).
+            csv) or the split JSON (sthsth); must be None for folder.
         labelled: when False every label is -1 and label columns are optional.
         index_cache_dir: where the probe index lives; default
             ``$VIDSSL_CACHE/index``, or ``~/.cache/vidssl/index`` without the variable.
@@ -144,16 +163,23 @@ def load_records(
         (records sorted by path, class names indexed by label).
 
     Raises:
-        VidsslError: unknown format, missing root or annotation file, malformed
-            split file or a UCF101 split label that disagrees with classInd.txt
-            (message names file:line), or no usable video.
+        VidsslError: unknown format, missing root or annotation file, annotations
+            given to the folder format, malformed split file, a UCF101 split
+            label that disagrees with classInd.txt or a video listed twice with
+            different labels (message names file:line), or no usable video.
 
     Entries whose normalised path leaves the root (``..``, absolute paths) are
     never opened: they are skipped with one warning that counts them, as are
-    listed videos that do not exist.
+    listed videos that do not exist and repeated entries of a video (the first
+    is kept).
     """
     if fmt not in _LISTERS:
         raise VidsslError(f"unknown dataset format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if fmt == "folder" and annotations is not None:
+        raise VidsslError(
+            f"annotations={annotations}: the folder format has no split files (classes are the folders of the "
+            f"root); annotations are read by {', '.join(name for name in FORMATS if name != 'folder')}"
+        )
     root_path = Path(root).expanduser()
     if not root_path.exists():
         raise VidsslError(f"{root_path}: dataset root does not exist")
@@ -174,6 +200,12 @@ def load_records(
         warnings.warn(
             f"{fmt}: skipped {len(missing)} of {listing.count()} listed videos that do not exist: "
             f"{_first_names(missing)}",
+            stacklevel=2,
+        )
+    if listing.duplicates:
+        warnings.warn(
+            f"{fmt}: dropped {len(listing.duplicates)} duplicate entries of {listing.count()} listed videos "
+            f"(each video is kept once, with its first entry): {_first_names(listing.duplicates)}",
             stacklevel=2,
         )
     index_file = index_path_for(index_cache_dir, root_path)
@@ -275,7 +307,7 @@ def _list_ucf101(root: Path, annotations: Path | None, *, split: str, split_id: 
         if class_name not in label_of:
             raise VidsslError(f"{where}: class {class_name!r} is not in {folder / 'classInd.txt'}")
         _check_split_label(given_label, class_name, label_of[class_name] + 1, where, folder / "classInd.txt")
-        listing.add(root / relative, label_of[class_name])
+        listing.add(root / relative, label_of[class_name], where)
     return listing, class_names
 
 
@@ -333,7 +365,7 @@ def _list_hmdb51(root: Path, annotations: Path | None, *, split: str, split_id: 
             if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
                 raise VidsslError(f"{file}:{line_number}: expected '<video file> <0|1|2>', got {line!r}")
             if parts[1] == wanted_flag:
-                listing.add(root / class_name / parts[0], label)
+                listing.add(root / class_name / parts[0], label, f"{file}:{line_number}")
     return listing, class_names
 
 
@@ -364,7 +396,7 @@ def _list_kinetics(root: Path, annotations: Path | None, *, split: str, split_id
         label_name = row.get("label")
         candidates = [root / name] + ([root / label_name / name] if label_name else [])
         label = label_of.get(label_name, -1) if label_name is not None else -1
-        listing.add_first_existing(candidates, label)
+        listing.add_first_existing(candidates, label, f"{file}:{line_number}")
     return listing, class_names
 
 
@@ -402,7 +434,7 @@ def _list_sthsth(root: Path, annotations: Path | None, *, split: str, split_id: 
             if template not in label_of:
                 raise VidsslError(f"{file}: entry {position} template {template!r} is not in {STHSTH_LABELS_FILE}")
             label = label_of[template]
-        listing.add(root / f"{entry['id']}.webm", label)
+        listing.add(root / f"{entry['id']}.webm", label, f"{file}: entry {position}")
     return listing, class_names
 
 
@@ -436,8 +468,9 @@ def _list_csv(root: Path, annotations: Path | None, *, split: str, split_id: int
             raise VidsslError(f"{file}:{line_number}: empty label; expected a class name or integer")
     class_names, labels = _csv_labels([raw.strip() for raw in raw_labels])
     listing = _Listing(root if root.is_dir() else root.parent)
-    for position, (_, row) in enumerate(rows):
-        listing.add(file.parent / Path(row["path"]).expanduser(), labels[position] if labelled else -1)
+    for position, (line_number, row) in enumerate(rows):
+        listing.add(file.parent / Path(row["path"]).expanduser(), labels[position] if labelled else -1,
+                    f"{file}:{line_number}")
     return listing, class_names
 
 

@@ -1154,8 +1154,8 @@ def _arguments(
     classes: Sequence[str] | None,
 ) -> dict[str, Any]:
     """Validated generation arguments as plain JSON values (what the cache compares)."""
-    if not isinstance(per_class, (int, np.integer)) or per_class < 1:
-        raise VidsslError(f"synthmotion: per_class must be an integer >= 1, got {per_class!r}")
+    if isinstance(per_class, bool) or not isinstance(per_class, (int, np.integer)) or per_class < 1:
+        raise VidsslError(f"per_class={per_class!r} (--per-class / data.synth_per_class): expected a positive integer")
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise VidsslError(f"synthmotion: seed must be an integer >= 0, got {seed!r}")
     if not 0.0 <= appearance_bias <= 1.0:
@@ -1183,6 +1183,21 @@ def _arguments(
         "test_fraction": float(test_fraction),
         "classes": [spec.name for spec in _resolve_classes(classes)],
     }
+
+
+def _other_settings(out: Path, arguments: dict[str, Any]) -> str:
+    """``per_class 2 -> 3`` when ``out`` holds a finished dataset of this generator version made with other
+    arguments (regenerating it would change the videos existing runs read), else ``""``. Datasets of an older
+    generator version, or unfinished ones, are regenerated."""
+    try:
+        metadata = json.loads((out / "metadata.json").read_text())
+    except (OSError, ValueError):
+        return ""
+    saved = metadata.get("arguments")
+    if metadata.get("version") != GENERATOR_VERSION or not isinstance(saved, dict) or saved == arguments:
+        return ""
+    changed = [f"{key} {saved.get(key)!r} -> {value!r}" for key, value in arguments.items() if saved.get(key) != value]
+    return ", ".join(changed[:3])
 
 
 def _is_complete(out: Path, arguments: dict[str, Any]) -> bool:
@@ -1315,8 +1330,11 @@ def generate_synthmotion(
     everything is written to a hidden sibling directory and renamed into
     place at the end, so an interrupted run never leaves a dataset that looks
     complete. ``out_dir`` must be new, empty, or an earlier SynthMotion output.
-    ``workers`` and ``progress`` do not change the output.
+    ``workers`` and ``progress`` do not change the output; ``workers`` 0 or 1
+    renders in this process.
     """
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 0:
+        raise VidsslError(f"workers={workers!r} (--workers): expected an integer >= 0 (0 or 1 = no extra processes)")
     arguments = _arguments(
         per_class=per_class,
         seed=seed,
@@ -1333,6 +1351,10 @@ def generate_synthmotion(
         return out
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not _is_synthmotion(out))):
         raise VidsslError(f"{out}: exists and is not a SynthMotion dataset; give a new or empty directory")
+    other = _other_settings(out, arguments)
+    if other:
+        raise VidsslError(f"{out} holds a SynthMotion dataset of other settings ({other}) that runs may read; "
+                          f"give another --out (or delete it first)")
 
     specs = _resolve_classes(arguments["classes"])
     plan_arguments = {key: value for key, value in arguments.items() if key not in ("fps", "classes")}

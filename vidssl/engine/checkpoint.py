@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -61,13 +62,19 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # truncated zip, garbage bytes, disallowed pickled objects ...
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise VidsslError(
-            f"checkpoint {path} is corrupt or not a vidssl checkpoint ({first_line})"
-        ) from None
+        raise VidsslError(f"checkpoint {path} is corrupt or not a vidssl checkpoint ({why_unloadable(exc)})") from None
     if not isinstance(state, dict):
         raise VidsslError(f"checkpoint {path}: expected a dict, got {type(state).__name__}")
     return state
+
+
+def why_unloadable(exc: Exception) -> str:
+    """The gist of a failed ``torch.load`` in one sentence, without torch's advice to retry with
+    ``weights_only=False`` (which would unpickle an untrusted file)."""
+    text = str(exc).strip()
+    unpickler = re.search(r"WeightsUnpickler error:\s*(\S.*)", text)
+    gist = unpickler.group(1) if unpickler else (text.splitlines()[0] if text else type(exc).__name__)
+    return gist.split(". ")[0].strip().rstrip(".")[:200]
 
 
 def state_dict_mismatch(module: torch.nn.Module, state_dict: Any, *, limit: int = 3) -> str | None:

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 __all__ = [
     "SCHEDULES",
     "OPTIMIZERS",
+    "check_optimizer_config",
+    "check_schedule_config",
     "LR_SCALINGS",
     "split_decay_parameters",
     "scaled_lr",
@@ -96,6 +98,22 @@ def scaled_lr(cfg: "TrainConfig", *, world_size: int = 1) -> float:
     return cfg.lr
 
 
+def check_optimizer_config(cfg: "TrainConfig") -> None:
+    """Reject an optimiser the run cannot build: unknown name or lr scaling, lr <= 0, negative momentum or decay."""
+    if cfg.optimizer not in OPTIMIZERS:
+        raise VidsslError(f"train.optimizer: expected one of {', '.join(OPTIMIZERS)}, got {cfg.optimizer!r}")
+    if cfg.lr_scaling not in LR_SCALINGS:
+        raise VidsslError(f"train.lr_scaling={cfg.lr_scaling!r}: expected one of {', '.join(LR_SCALINGS)}")
+    if not cfg.lr > 0:
+        raise VidsslError(f"train.lr={cfg.lr}: expected a positive learning rate")
+    if cfg.momentum < 0 or cfg.weight_decay < 0:
+        raise VidsslError(
+            f"train.momentum={cfg.momentum}, train.weight_decay={cfg.weight_decay}: expected values >= 0"
+        )
+    if cfg.nesterov and cfg.momentum == 0:
+        raise VidsslError("train.nesterov=true needs train.momentum > 0")
+
+
 def build_optimizer(method: nn.Module, cfg: "TrainConfig", *, world_size: int = 1) -> torch.optim.Optimizer:
     """SGD (momentum, optional Nesterov), AdamW or LARS over ``method``'s trainable parameters.
 
@@ -106,16 +124,7 @@ def build_optimizer(method: nn.Module, cfg: "TrainConfig", *, world_size: int = 
     ``world_size`` (number of processes) only enters the lr through
     :func:`scaled_lr`.
     """
-    if cfg.optimizer not in OPTIMIZERS:
-        raise VidsslError(f"train.optimizer: expected one of {', '.join(OPTIMIZERS)}, got {cfg.optimizer!r}")
-    if cfg.lr <= 0:
-        raise VidsslError(f"train.lr={cfg.lr}: expected a positive learning rate")
-    if cfg.momentum < 0 or cfg.weight_decay < 0:
-        raise VidsslError(
-            f"train.momentum={cfg.momentum}, train.weight_decay={cfg.weight_decay}: expected values >= 0"
-        )
-    if cfg.nesterov and cfg.momentum == 0:
-        raise VidsslError("train.nesterov=true needs train.momentum > 0")
+    check_optimizer_config(cfg)
     lr = scaled_lr(cfg, world_size=world_size)
     groups = split_decay_parameters(method, weight_decay=cfg.weight_decay)
     if not groups:
@@ -161,7 +170,7 @@ def lr_factor(
     return factor
 
 
-def _check_schedule_config(cfg: "TrainConfig") -> None:
+def check_schedule_config(cfg: "TrainConfig") -> None:
     if cfg.schedule not in SCHEDULES:
         raise VidsslError(f"train.schedule={cfg.schedule!r}: expected one of {', '.join(SCHEDULES)}")
     if cfg.schedule == "multistep":
@@ -193,7 +202,7 @@ def build_scheduler(
     optimizer: torch.optim.Optimizer, cfg: "TrainConfig", steps_per_epoch: int
 ) -> torch.optim.lr_scheduler.LambdaLR:
     """A ``LambdaLR`` to be stepped after every optimiser step (see :func:`lr_factor`)."""
-    _check_schedule_config(cfg)
+    check_schedule_config(cfg)
     if steps_per_epoch < 1:
         raise VidsslError(f"steps_per_epoch={steps_per_epoch}: expected at least one step per epoch")
     total_steps = cfg.epochs * steps_per_epoch

@@ -48,7 +48,7 @@ from vidssl.engine.checkpoint import (
 )
 from vidssl.engine.distributed import DistInfo, init_distributed
 from vidssl.engine.logging import MetricsLogger, RunningMeans, as_float, format_epoch_summary
-from vidssl.engine.optim import build_optimizer, build_scheduler
+from vidssl.engine.optim import build_optimizer, build_scheduler, check_optimizer_config, check_schedule_config
 from vidssl.errors import OutputError, VidsslError
 from vidssl.progress import progress_bar
 
@@ -97,6 +97,13 @@ class TrainConfig:
     progress: bool = True
     checkpoint_every: int = 1  # epochs
     deterministic: bool = False  # torch.use_deterministic_algorithms + one intra-op thread
+
+    def validate(self, where: str = "train") -> None:
+        """Every value the loop, the optimiser and the schedule need, checked when the config is read, so a bad
+        value stops a run before its folder is touched (``from_dict`` calls this)."""
+        check_train_config(self)
+        check_optimizer_config(self)
+        check_schedule_config(self)
 
 
 def check_train_config(cfg: TrainConfig) -> None:

@@ -48,8 +48,36 @@ class LinearProbeConfig:
     weight_decay: float = 0.0
     mode: str = "features"  # "features": cached per-video features (default, fast); "end_to_end": augmented clips
 
+    def validate(self, where: str = "eval.linear") -> None:
+        """Reject values the probe cannot train with, naming ``where.<key>`` and the value."""
+        check_fields(self, where, (
+            ("epochs", positive_int, "a positive integer"),
+            ("batch_size", positive_int, "a positive integer"),
+            ("lr", lambda lr: lr > 0, "a number > 0"),
+            ("momentum", lambda momentum: 0 <= momentum < 1, "a number in [0, 1)"),
+            ("weight_decay", lambda decay: decay >= 0, "a number >= 0"),
+        ))
+        check_mode(self.mode)
+
 
 MODES = ("features", "end_to_end")
+
+
+def check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise VidsslError(f"eval.linear.mode: expected one of {', '.join(MODES)}, got {mode!r}")
+
+
+def positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def check_fields(section: Any, where: str, rules: Sequence[tuple[str, Any, str]]) -> None:
+    """Raise ``VidsslError("<where>.<name>=<value>: expected <what>")`` for the first field whose rule fails."""
+    for name, rule, expected in rules:
+        value = getattr(section, name)
+        if not rule(value):
+            raise VidsslError(f"{where + '.' if where else ''}{name}={value}: expected {expected}")
 
 
 def zscore(train: np.ndarray, test: np.ndarray, eps: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
@@ -91,18 +119,8 @@ def train_on_features(
 
 
 def _check_config(cfg: LinearProbeConfig) -> None:
-    for key in ("epochs", "batch_size"):
-        value = getattr(cfg, key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise VidsslError(f"eval.linear.{key}: expected a positive integer, got {value!r}")
-    if not cfg.lr > 0:
-        raise VidsslError(f"eval.linear.lr: expected a positive learning rate, got {cfg.lr!r}")
-    if cfg.momentum < 0 or cfg.weight_decay < 0:
-        raise VidsslError(
-            f"eval.linear.momentum={cfg.momentum}, eval.linear.weight_decay={cfg.weight_decay}: expected values >= 0"
-        )
-    if cfg.mode not in MODES:
-        raise VidsslError(f"eval.linear.mode: expected one of {', '.join(MODES)}, got {cfg.mode!r}")
+    """The config-time checks again, for configs built in code rather than by ``from_dict``."""
+    cfg.validate("eval.linear")
 
 
 def train_linear_probe(

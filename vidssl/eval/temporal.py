@@ -28,7 +28,7 @@ from vidssl.data.sampling import fit_to_video
 from vidssl.data.transforms import EvalTransform, to_model_input
 from vidssl.errors import VidsslError
 from vidssl.eval.features import ordered_loader, read_eval_clips, warn_invalid
-from vidssl.eval.linear_probe import train_on_features, zscore
+from vidssl.eval.linear_probe import check_fields, positive_int, train_on_features, zscore
 from vidssl.progress import progress_bar
 
 SYNC_SHIFTS = (-0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75)
@@ -175,12 +175,22 @@ class TemporalProbeConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
 
+    def validate(self, where: str = "eval.temporal") -> None:
+        """Reject values the probe cannot train with, naming ``where.<key>`` and the value."""
+        check_fields(self, where, (
+            *((name, positive_int, "a positive integer")
+              for name in ("pairs_per_video", "hidden", "epochs", "batch_size")),
+            ("lr", lambda lr: lr > 0, "a number > 0"),
+            ("weight_decay", lambda decay: decay >= 0, "a number >= 0"),
+        ))
+
 
 def train_mlp_probe(
     train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, *,
     num_classes: int, cfg: TemporalProbeConfig = TemporalProbeConfig(), seed: int = 0,
 ) -> dict[str, Any]:
     """A 2-layer MLP (ReLU, ``cfg.hidden`` units) on z-scored features, AdamW with a half-cosine lr; accuracies."""
+    cfg.validate("eval.temporal")  # again, for configs built in code rather than by ``from_dict``
     if len(train_x) == 0 or len(test_x) == 0:
         raise VidsslError("temporal probe: expected non-empty train and test features")
     torch.manual_seed(seed)

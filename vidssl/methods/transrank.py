@@ -27,6 +27,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from vidssl.data.sampling import check_transform_name
 from vidssl.data.transforms import check_modality, to_model_input
 from vidssl.errors import VidsslError
 from vidssl.methods.checks import check_choice, check_weight
@@ -78,6 +79,11 @@ class TransRank(nn.Module):
             raise VidsslError(f"method.transforms: need at least 2 transformations, got {list(transforms)}")
         if loss == "none" and aspect == "none" and rotation == "none":
             raise VidsslError("method: every task is none (method.loss, method.aspect, method.rotation); enable at least one")
+        for name in transforms:
+            try:
+                check_transform_name(name)
+            except VidsslError as err:
+                raise VidsslError(f"method.transforms: {err}") from None
         self.backbone = backbone
         self.transforms = tuple(transforms)
         dim = backbone.num_features
@@ -110,6 +116,8 @@ class TransRank(nn.Module):
 
     def training_step(self, batch: dict) -> tuple[torch.Tensor, dict]:
         """Equation (4): the temporal loss plus λ-weighted spatial losses, with per-task logs."""
+        if self.loss_kind != "none":
+            self.check_transform_ids(batch["transform_ids"])
         feats = self.clip_features(batch["clips"])
         total = feats.new_zeros(())
         logs: dict[str, float] = {}
@@ -126,6 +134,18 @@ class TransRank(nn.Module):
             total = total + self.rotation_weight * loss
             logs.update(task_logs)
         return total, logs
+
+    def check_transform_ids(self, ids: torch.Tensor) -> None:
+        """Every id must index ``self.transforms``: a sampler with other transformations is an error, not a crash."""
+        if ids.numel() == 0:
+            return
+        low, high = int(ids.min()), int(ids.max())
+        bad = high if high >= len(self.transforms) else low if low < 0 else None
+        if bad is not None:
+            raise VidsslError(
+                f"batch has transform id {bad} but the method knows {len(self.transforms)} transformations "
+                f"({', '.join(self.transforms)}): the sampler and the method must share method.transforms"
+            )
 
     def temporal_loss(self, scores: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, dict]:
         """Equation (1) or (2) on the (B, N, M) temporal scores, with per-transformation accuracy."""
