@@ -11,18 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from videofixtures import make_csv, make_hmdb51, make_kinetics, make_sthsth, make_ucf101
+from videofixtures import SPLIT_FILE_MAKERS
 from vidssl.data import datasets
 from vidssl.data.datasets import VideoRecord, load_records
 from vidssl.errors import VidsslError
 
-MAKERS = {
-    "ucf101": make_ucf101,
-    "hmdb51": make_hmdb51,
-    "kinetics": make_kinetics,
-    "sthsth": make_sthsth,
-    "csv": make_csv,
-}
+MAKERS = SPLIT_FILE_MAKERS
 KINETICS_TAIL = "_000000_000010.mp4"  # kinetics appends this to the youtube_id of a row
 FIRST_CLASS = {"ucf101": "Basketball", "hmdb51": "run"}  # class 1 in classInd.txt / class of run_test_split1.txt
 # File name of the test video per format (a name the format's entries can point at).

@@ -11,10 +11,9 @@ import pytest
 import torch
 
 from videofixtures import (
+    SPLIT_FILE_MAKERS,
     make_csv,
     make_folder,
-    make_hmdb51,
-    make_kinetics,
     make_sthsth,
     make_ucf101,
     numbered_frames,
@@ -25,14 +24,7 @@ from vidssl.data.datasets import VideoDataset, VideoRecord, load_records
 from vidssl.data.video import PyAVReader
 from vidssl.errors import VidsslError
 
-MAKERS = {
-    "ucf101": make_ucf101,
-    "hmdb51": make_hmdb51,
-    "kinetics": make_kinetics,
-    "sthsth": make_sthsth,
-    "csv": make_csv,
-    "folder": make_folder,
-}
+MAKERS = {**SPLIT_FILE_MAKERS, "folder": make_folder}
 
 
 @pytest.fixture(scope="module")

@@ -473,6 +473,10 @@ def make_folder(base: str | Path, *, template: str = "img_{:05d}.jpg") -> Layout
     return fixture.finish()
 
 
+SPLIT_FILE_MAKERS = {"ucf101": make_ucf101, "hmdb51": make_hmdb51, "kinetics": make_kinetics, "sthsth": make_sthsth,
+                     "csv": make_csv}
+"""The layouts whose videos are listed in annotation files (every format but ``folder``), by ``data.format``."""
+
 TINY_RUN_OVERRIDES = [
     "model.backbone=tiny", "clip.frames=4", "clip.size=32", "train.epochs=1", "train.batch_size=2",
     "train.workers=0", "train.progress=false", "eval.frames=4", "eval.size=32", "eval.resize_short=32",

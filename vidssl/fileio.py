@@ -54,12 +54,11 @@ def temporary_name(target: str | Path) -> str:
 
 
 def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (another user's live process raises PermissionError: alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # someone else's live process
-        return True
     except OSError:
         return True
     return True

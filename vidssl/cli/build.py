@@ -86,7 +86,7 @@ def build_reader(data: DataConfig, records: list[VideoRecord]):
         try:
             make_output_dir(cache_dir)
             cached = build_frame_cache(records, cache_dir, short_side=data.cache_short_side, source_reader=source)
-        except (OutputError, OSError) as err:  # the cache is optional: decode every clip instead
+        except OSError as err:  # OutputError included; the cache is optional: decode every clip instead
             reason = err if isinstance(err, OutputError) else OutputError(err.filename or cache_dir, err)
             warnings.warn(f"frame cache disabled: {reason}; decoding the videos on the fly instead (slower)",
                           stacklevel=2)

@@ -354,20 +354,6 @@ def permutation_from_index(index: int, n: int) -> list[int]:
     return order
 
 
-def max_fitting_rate(num_frames: int, clip_len: int) -> int:
-    """The largest rate r such that any clip of ``clip_len`` frames with every rate ≤ r fits in the video.
-
-    With all gaps ≤ r the span is at most (T − 1)·r + 1 frames (:func:`segment_span`),
-    so r = ⌊(num_frames − 1) / (T − 1)⌋ (0 when even rate 1 does not fit).
-    SRO no longer caps its rates at this (that bound assumes every segment at
-    the highest rate; :func:`draw_fitting_rates` conditions on the whole clip
-    fitting); below the lowest rate it marks the videos no combination fits.
-    """
-    num_frames = _check_positive_int(num_frames, "num_frames")
-    clip_len = _check_positive_int(clip_len, "clip_len")
-    return (num_frames - 1) // (clip_len - 1) if clip_len > 1 else num_frames
-
-
 RATE_DRAW_TRIES = 32
 """Unconditioned draws :func:`draw_fitting_rates` tries before it enumerates the combinations that fit."""
 

@@ -589,18 +589,15 @@ def fit(
                     "config": asdict(cfg),
                     "history": history,
                 }
-                if is_main:
-                    with _keeping_last_good_checkpoint(last_path, saved_epoch):
-                        logger.log_epoch(history)
-                        if completed % cfg.checkpoint_every == 0 or completed == cfg.epochs:
-                            save_checkpoint(last_path, state)
-                            saved_epoch = completed
-                        score = row.get("score")
-                        if _is_number(score) and score > best_score:
-                            best_score = score
-                            save_checkpoint(checkpoint_dir / "best.pt", state)
-                else:
-                    logger.log_epoch(history)
+                with _keeping_last_good_checkpoint(last_path, saved_epoch):
+                    logger.log_epoch(history)  # writes on rank 0 only
+                    if is_main and (completed % cfg.checkpoint_every == 0 or completed == cfg.epochs):
+                        save_checkpoint(last_path, state)
+                        saved_epoch = completed
+                    score = row.get("score")
+                    if is_main and _is_number(score) and score > best_score:
+                        best_score = score
+                        save_checkpoint(checkpoint_dir / "best.pt", state)
                 if info.distributed:
                     dist.barrier()  # nobody runs ahead of the checkpoint
         finally:
