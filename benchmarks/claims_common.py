@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from vidssl.cli.commands import pretrain, random_init_backbone
-from vidssl.cli.evaluate import load_eval_data, run_finetune, run_linear_probe, run_retrieval
 from vidssl.fileio import write_json_atomic
+from vidssl.recipes.pretrain import pretrain, random_init_backbone
+from vidssl.recipes.protocols.configured import load_eval_data, run_finetune, run_linear_probe, run_retrieval
 
 PRETEXT_PREFIXES = ("acc", "top1", "loss", "rate_mae")
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from claims_common import measure_arm, measure_seeds, print_table
 
-from vidssl.cli.commands import load_run_config
+from vidssl.recipes.configs import load_run_config
 
 APPEARANCE = ["data.synth_appearance_bias=0.8"]
 CORP_F = ["method.name=corp_f", "method.num_clips=2"]

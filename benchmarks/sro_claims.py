@@ -33,7 +33,7 @@ from pathlib import Path
 
 from claims_common import measure_arm, measure_seeds, print_table
 
-from vidssl.cli.commands import load_run_config
+from vidssl.recipes.configs import load_run_config
 
 NO_VIEW = "method.view_synthesis=none"
 ARMS: dict[str, list[str]] = {

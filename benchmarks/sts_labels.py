@@ -67,8 +67,9 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -78,7 +79,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vidssl.data import synthmotion  # noqa: E402
 from vidssl.data.array_cache import ArrayCache  # noqa: E402
-from vidssl.data.flow import DIS_PRESETS, DEFAULT_FLOW, FlowEstimator, tvl1_available  # noqa: E402
+from vidssl.data.flow import DEFAULT_FLOW, DIS_PRESETS, FlowEstimator, tvl1_available  # noqa: E402
 from vidssl.data.pretext.sts import flip_frames_and_flow  # noqa: E402
 from vidssl.data.statistics import sts_statistics  # noqa: E402
 from vidssl.data.transforms import functional as F  # noqa: E402

@@ -8,7 +8,7 @@ seed, so the arms differ only in what the claim is about:
    accuracy (Table 3): ``rank`` vs ``cls``, both {1×, 2×, rev}.
 2. The speediness score s₂ₓ − s₁ₓ orders 0.5× < 1× < 2× < 4× for TransRank
    but not reliably for TransCls (Figure 4): ``rank_2`` vs ``cls_2``, both {1×, 2×},
-   scored on the test videos by ``vidssl.eval.speediness``. Holds when
+   scored on the test videos by ``vidssl.eval.analysis.speediness``. Holds when
    TransRank's medians are ordered and a larger share of videos has its own
    per-speed means ordered under TransRank than under TransCls.
 3. Palindrome and shuffle are shortcuts: > 99 % pretext accuracy on them
@@ -39,7 +39,7 @@ import numpy as np
 from claims_common import measure_arm as measure_arm_cached
 from claims_common import measure_seeds, print_table
 
-from vidssl.cli.commands import load_run_config
+from vidssl.recipes.configs import load_run_config
 
 THREE = "method.transforms=[1x,2x,rev]"
 ARMS: dict[str, list[str]] = {
@@ -80,8 +80,8 @@ def measure_arm(arm: str, seed: int, out: Path, extra: list[str], data_cache: di
 def speediness_summary(cfg, method, data) -> dict:
     """Speediness on the test videos (Figure 4): medians per speed and whether they are ordered, plus how
     reliably — the fraction of videos whose own mean scores are ordered 0.5× < 1× < 2× < 4×."""
-    from vidssl.cli.analyze import run_speediness_scores
-    from vidssl.eval.speediness import SPEEDS, speeds_ordered, summarize_speediness
+    from vidssl.eval.analysis.speediness import SPEEDS, speeds_ordered, summarize_speediness
+    from vidssl.recipes.analysis import run_speediness_scores
 
     result = run_speediness_scores(method, data["test"], data["reader"], cfg)
     summary = summarize_speediness(result, data["classes"])

@@ -6,6 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from aslan_fixtures import write_aslan_fixture
+from vidssl.data.aslan import read_aslan_pairs
 from vidssl.data.datasets import VideoRecord, index_path_for, probe_all
 from vidssl.errors import VidsslError
 from vidssl.eval import action_similarity as asim
@@ -14,12 +16,9 @@ from vidssl.eval.action_similarity import (
     action_similarity,
     leave_one_fold_out,
     pair_measures,
-    read_aslan_pairs,
     similarity_features,
     ten_fold_svm,
-    write_aslan_fixture,
 )
-
 
 # ---------------------------------------------------------------------------
 # The 12 measures against a slow per-pair oracle

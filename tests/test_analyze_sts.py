@@ -5,13 +5,13 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
-from videofixtures import write_frame_folder, write_video
 
-from vidssl.cli.analyze import sts_clip_starts, sts_command
+from videofixtures import write_frame_folder, write_video
 from vidssl.cli.main import main
 from vidssl.data.statistics import APPEARANCE_LABELS, MOTION_LABELS
 from vidssl.errors import VidsslError
-from vidssl.eval.plots import flow_to_rgb
+from vidssl.eval.analysis.sts_figure import flow_to_rgb
+from vidssl.eval.analysis.sts_labels import draw_sts_labels, sts_clip_starts
 
 SIZE = 128          # frames are 128×128 and the crop is the whole frame, so the blocks are known in the video
 BLOCK = SIZE // 4   # pattern-1 blocks are 32 px
@@ -77,7 +77,7 @@ def test_cli_writes_a_png_per_clip_and_labels_where_the_square_moves(square_vide
 def test_frame_folder_and_flip_mirror_the_block(tmp_path):
     folder = write_frame_folder(tmp_path / "square_frames", square_frames(), template="img_{:05d}.png")
     out = tmp_path / "flipped"
-    summary = sts_command(folder, out=out, clips=1, resize=(SIZE, SIZE), size=SIZE, flow="farneback", flip=True,
+    summary = draw_sts_labels(folder, out=out, clips=1, resize=(SIZE, SIZE), size=SIZE, flow="farneback", flip=True,
                           seed=2, frame_template="img_{:05d}.png")
     labels = read_labels(out)
     assert_pngs(out, labels, 1)
@@ -116,7 +116,7 @@ def test_missing_video_is_one_line_naming_it(tmp_path, capsys):
     line = one_line_error(capsys, ["analyze", "sts", str(missing), "--out", str(tmp_path / "out")])
     assert str(missing) in line and "not found" in line
     with pytest.raises(VidsslError, match="nope.mp4"):
-        sts_command(missing, out=tmp_path / "out")
+        draw_sts_labels(missing, out=tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 

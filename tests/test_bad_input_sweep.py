@@ -15,12 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_cli import assert_one_line_error, run_cli
-from videofixtures import TINY_RUN_OVERRIDES as TINY, make_csv, make_hmdb51, make_kinetics, make_ucf101
 
-from vidssl.cli.commands import save_backbone
+from test_cli import assert_one_line_error, run_cli
+from videofixtures import TINY_RUN_OVERRIDES as TINY
+from videofixtures import make_csv, make_hmdb51, make_kinetics, make_ucf101
 from vidssl.config.loading import apply_overrides, from_dict
-from vidssl.config.schema import RunConfig
 from vidssl.data.datasets import load_records
 from vidssl.data.synthmotion import generate_synthmotion
 from vidssl.errors import VidsslError
@@ -28,6 +27,8 @@ from vidssl.eval.linear_probe import LinearProbeConfig
 from vidssl.eval.temporal import TemporalProbeConfig
 from vidssl.methods.transrank import TransRank
 from vidssl.models import build_backbone
+from vidssl.recipes.configs import parse_run_config
+from vidssl.recipes.pretrain import save_backbone
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +143,7 @@ def test_eval_folder_format_with_annotations_fails_at_config_time(section):
 
 
 def run_config(*overrides):
-    return from_dict(RunConfig, apply_overrides({}, list(overrides)))
+    return parse_run_config(apply_overrides({}, list(overrides)))
 
 
 @pytest.mark.parametrize(
@@ -283,7 +284,7 @@ def test_search_on_a_file_that_is_not_features_says_so(tmp_path, capsys, name):
 
 
 def test_transrank_rejects_unknown_transform_names():
-    with pytest.raises(VidsslError, match=r"method.transforms: unknown temporal transformation '3x'; expected one of"):
+    with pytest.raises(VidsslError, match=r"^transforms: unknown temporal transformation '3x'; expected one of"):
         TransRank(build_backbone("tiny"), transforms=("1x", "3x"))
 
 
@@ -294,4 +295,4 @@ def test_transrank_batch_with_more_transformations_than_the_method_is_an_error()
     with pytest.raises(VidsslError) as err:
         method.training_step(batch)
     assert str(err.value) == ("batch has transform id 2 but the method knows 2 transformations (1x, 2x): "
-                              "the sampler and the method must share method.transforms")
+                              "the sampler and the method must share their transforms")

@@ -7,15 +7,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vidssl.cli import benchmark
-from vidssl.cli.benchmark import (
-    PROTOCOLS, BenchmarkRow, cell_hash, cell_path, collect_cells, load_preset, pretraining_hash, results_table,
-    row_config, summarise_row,
-)
-from vidssl.cli.commands import load_run_config, packaged_config_names
+from vidssl.cli.benchmark import benchmark_command, parse_seeds
 from vidssl.cli.main import main
 from vidssl.config.loading import to_dict
 from vidssl.errors import VidsslError
+from vidssl.recipes.benchmark import PROTOCOLS, BenchmarkRow, load_preset, row_config
+from vidssl.recipes.benchmark.cache import cell_hash, cell_path, collect_cells, pretraining_hash
+from vidssl.recipes.benchmark.cells import retrieval_chance
+from vidssl.recipes.benchmark.table import results_table, summarise_row
+from vidssl.recipes.configs import load_run_config, packaged_config_names
 
 # A run of seconds: 3 SynthMotion videos per class, one epoch, 2 clips of 4 frames, probes of 2 epochs.
 TINY = [
@@ -38,7 +38,7 @@ def assert_one_line_error(code, err, *needles):
 def smoke(tmp_path_factory):
     """One tiny benchmark of SMOKE_ROWS over the packaged preset, shared by the tests that read its output."""
     out = tmp_path_factory.mktemp("bench")
-    results = benchmark.benchmark_command("cpu-small", out, only=SMOKE_ROWS, overrides=TINY)
+    results = benchmark_command("cpu-small", out, only=SMOKE_ROWS, overrides=TINY)
     return out, results
 
 
@@ -77,7 +77,7 @@ def test_a_rerun_recomputes_nothing(smoke, capsys):
     out, _ = smoke
     before = cell_mtimes(out)
     pretrained = (out / "runs" / "transrank_t" / "seed0" / "pretrain.json").stat().st_mtime_ns
-    again = benchmark.benchmark_command("cpu-small", out, only=SMOKE_ROWS, overrides=TINY)
+    again = benchmark_command("cpu-small", out, only=SMOKE_ROWS, overrides=TINY)
     assert again["cells_computed"] == 0 and again["cells_reused"] == 2 * len(PROTOCOLS)
     assert cell_mtimes(out) == before
     assert (out / "runs" / "transrank_t" / "seed0" / "pretrain.json").stat().st_mtime_ns == pretrained
@@ -88,7 +88,7 @@ def test_a_changed_override_recomputes_the_affected_cells_only(smoke):
     out, _ = smoke
     before = cell_mtimes(out)
     pretrained = (out / "runs" / "transrank_t" / "seed0" / "pretrain.json").stat().st_mtime_ns
-    changed = benchmark.benchmark_command("cpu-small", out, only=SMOKE_ROWS, overrides=[*TINY, "eval.linear.epochs=3"])
+    changed = benchmark_command("cpu-small", out, only=SMOKE_ROWS, overrides=[*TINY, "eval.linear.epochs=3"])
     assert changed["cells_computed"] == 2  # the linear cell of each row, nothing else
     after = cell_mtimes(out)
     assert sorted(k for k in after if after[k] != before[k]) == [
@@ -153,9 +153,9 @@ def test_mean_and_sample_std_over_two_seeds_from_cell_files(tmp_path):
 def test_retrieval_chance_is_the_hypergeometric_hit_rate():
     # 2 classes, 3 train videos each: R@1 = 1/2; R@2 = 1 - (3/6)(2/5) = 0.8; R@4 = 1 (only 3 of the other class)
     labels = [0, 0, 0, 1, 1, 1]
-    assert benchmark.retrieval_chance(labels, [0, 1], 1) == pytest.approx(0.5)
-    assert benchmark.retrieval_chance(labels, [0, 1], 2) == pytest.approx(0.8)
-    assert benchmark.retrieval_chance(labels, [0], 4) == pytest.approx(1.0)
+    assert retrieval_chance(labels, [0, 1], 1) == pytest.approx(0.5)
+    assert retrieval_chance(labels, [0, 1], 2) == pytest.approx(0.8)
+    assert retrieval_chance(labels, [0], 4) == pytest.approx(1.0)
 
 
 def test_every_row_of_cpu_small_resolves_to_a_run_config_with_the_shared_settings():
@@ -191,7 +191,7 @@ def test_the_cpu_scale_anchors_equal_the_packaged_cpu_presets():
                            status="implemented", reason="")
         data = to_dict(row_config(preset, row, 0))
         data["train"].pop("epochs")  # the zoo picks its own epochs
-        return {section: data[section] for section in ("model", "method", "clip", "view", "train")}
+        return {section: data[section] for section in ("model", "method", "clip", "train")}
 
     assert resolved("transrank_t_r3d18", scales["transrank"]) == resolved("quickstart")
     assert resolved("sro_r3d18", scales["sro"]) == resolved("sro_cpu")
@@ -221,7 +221,7 @@ def test_not_implemented_rows_are_listed_not_run(tmp_path, capsys):
     preset = tmp_path / "preset.yaml"
     preset.write_text(yaml.safe_dump({"protocols": ["retrieval"], "rows": [
         {"name": "future", "label": "Future method", "status": "not_implemented", "reason": "no code yet"}]}))
-    results = benchmark.benchmark_command(preset, tmp_path / "out")
+    results = benchmark_command(preset, tmp_path / "out")
     assert results["cells_computed"] == 0 and results["rows"]["future"]["status"] == "not_implemented"
     assert "| Future method | not implemented: no code yet |" in (tmp_path / "out" / "report.md").read_text()
     assert "future: not implemented (no code yet)" in capsys.readouterr().out
@@ -229,7 +229,7 @@ def test_not_implemented_rows_are_listed_not_run(tmp_path, capsys):
 
 @pytest.mark.parametrize("text, seeds", [("3", [0, 1, 2]), ("1,4", [1, 4]), ("2,", [2])])
 def test_seeds_option(text, seeds):
-    assert benchmark.parse_seeds(text) == seeds
+    assert parse_seeds(text) == seeds
 
 
 @pytest.mark.parametrize("args, needles", [

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from videofixtures import TINY_RUN_OVERRIDES, make_ucf101, numbered_frames, write_video
 
-from vidssl.cli.commands import load_run_config, packaged_config_names
+from videofixtures import TINY_RUN_OVERRIDES, make_ucf101
 from vidssl.cli.main import main
+from vidssl.recipes.configs import load_run_config, packaged_config_names
 
 # the tiny backbone at 1/8 width: nothing here depends on the width, and each run's checkpoints shrink 4x
 TINY = [*TINY_RUN_OVERRIDES, "model.width=0.125"]
@@ -146,7 +146,7 @@ PRESETS = [name for name in packaged_config_names() if name != "quickstart"]
 
 def test_the_presets_are_the_papers():
     """Each preset's method section is what its paper row says, after following its base chain."""
-    from vidssl.cli.commands import load_run_config
+    from vidssl.recipes.configs import load_run_config
 
     expect = {
         "transrank_t_r3d18": (("1x", "2x", "rev"), "rank", "none", "none", "mlp", "r3d_18"),
@@ -250,7 +250,7 @@ def test_every_preset_builds_and_runs_two_steps(ucf, tmp_path, capsys, config):
     overrides = [o for o in TINY if not o.startswith("model.")]
     if load_run_config(config).method.name.startswith("sro"):
         # 3 segments of >= 3 frames need 9; a queue that is a multiple of the batch; a one-epoch view stage
-        overrides += ["clip.frames=9", "method.queue_size=8", "view.epochs=1"]
+        overrides += ["clip.frames=9", "method.queue_size=8", "method.view.epochs=1"]
     if load_run_config(config).method.name.startswith("corp"):
         overrides += ["train.warmup_fraction=0"]  # the paper's 5 % warm-up is 10 of 200 epochs; this run has 1
     if load_run_config(config).method.name == "sts":

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from videofixtures import TINY_RUN_OVERRIDES as TINY, make_ucf101
 
+from videofixtures import TINY_RUN_OVERRIDES as TINY
+from videofixtures import make_ucf101
 from vidssl.cli.main import main
 
 

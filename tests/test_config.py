@@ -77,7 +77,7 @@ def test_load_yaml_errors_name_the_file(tmp_path):
 
 
 def test_base_configs_merge_section_by_section_and_cycles_are_errors(tmp_path):
-    from vidssl.cli.commands import load_run_config
+    from vidssl.recipes.configs import load_run_config
 
     (tmp_path / "parent.yaml").write_text("method:\n  transforms: [1x, 2x, rev]\n  loss: rank\ntrain:\n  lr: 0.1\n")
     (tmp_path / "child.yaml").write_text("base: parent.yaml\nmethod:\n  loss: ce\n")

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from vidssl.cli.commands import load_run_config, packaged_config_names
 from vidssl.cli.main import main
 from vidssl.config.loading import apply_overrides, from_dict
-from vidssl.config.schema import ClipConfig, DataConfig, RunConfig
+from vidssl.config.schema import ClipConfig, DataConfig
 from vidssl.errors import VidsslError
+from vidssl.recipes.configs import load_run_config, packaged_config_names, parse_run_config
+from vidssl.recipes.run_config import RunConfig
 
 RESIZE_RULE = "null or [height, width], integers >= clip.size (112)"
 
 
 def run_config(*overrides: str) -> RunConfig:
-    return from_dict(RunConfig, apply_overrides({}, list(overrides)))
+    return parse_run_config(apply_overrides({}, list(overrides)))
 
 
 @pytest.mark.parametrize(
@@ -78,7 +79,7 @@ def test_cli_refuses_clip_frames_before_training_or_writing(tmp_path, capsys, mo
     def no_pretraining(*args, **kwargs):
         raise AssertionError("pretraining started with an invalid clip.frames")
 
-    monkeypatch.setattr("vidssl.cli.commands.pretrain", no_pretraining)
+    monkeypatch.setattr("vidssl.recipes.pretrain.pretrain", no_pretraining)
     out = tmp_path / "r"
     code = main(["pretrain", "quickstart", "clip.frames=0", "--out", str(out)])
     err = capsys.readouterr().err

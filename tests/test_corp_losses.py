@@ -427,7 +427,7 @@ def test_corp_m_ablation_tasks_match_their_loops(task, b, k):
     starts = distinct_starts(b, k, seed=3 * b + k)
     loss, _ = CorpMLoss(task)(z, starts, classifier)
     assert loss.item() == pytest.approx(corp_m_task_loop(z, starts, classifier, task), rel=1e-10)
-    with pytest.raises(VidsslError, match="method.task"):
+    with pytest.raises(VidsslError, match="^task: expected one of corp, order, contrast, got 'rank'$"):
         CorpMLoss("rank")
 
 

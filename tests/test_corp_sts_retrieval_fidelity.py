@@ -20,9 +20,6 @@ import pytest
 import torch
 from scipy.stats import chi2_contingency, chisquare
 
-from vidssl.cli.build import build_method, corp_num_clips
-from vidssl.cli.commands import load_run_config
-from vidssl.config.schema import MethodConfig
 from vidssl.data.sampling import clip_span, corp_clip_starts, corp_min_offset
 from vidssl.data.statistics import COLOUR_NAMES, appearance_statistics
 from vidssl.errors import VidsslError
@@ -30,6 +27,8 @@ from vidssl.eval.retrieval import retrieval_recall, retrieval_recall_multi, simi
 from vidssl.methods.corp import CORP
 from vidssl.models import build_backbone
 from vidssl.models.relation import PairClassifier
+from vidssl.recipes.configs import load_run_config, parse_run_config
+from vidssl.recipes.pretrain import build_method
 
 # ---------------------------------------------------------------- item 7: CORP placement (eq. 3)
 
@@ -117,7 +116,7 @@ def test_starts_are_distributed_as_rejection_sampling_conditioned_on_validity(fr
 def corp_m_sampling_defaults() -> tuple[int, int, int]:
     """(clip_len, dilation, K) of the CORP_m paper preset (Something-Something V2)."""
     cfg = load_run_config("corp_m_r3d50")
-    return cfg.clip.frames, cfg.clip.base_interval, corp_num_clips(cfg.method)
+    return cfg.clip.frames, cfg.clip.base_interval, cfg.method.num_clips
 
 
 def test_corp_m_defaults_never_fall_back_on_something_something_lengths():
@@ -199,15 +198,16 @@ def test_symmetric_classifier_logits_are_exactly_swap_equivariant(num_classes, a
 
 def test_concat_is_the_default_and_the_config_key_reaches_the_classifier():
     assert PairClassifier(DIM, 3, heads=HEADS).pair_classifier == "concat"
-    assert MethodConfig().pair_classifier == "concat"
+    assert parse_run_config({"method": {"name": "corp_m"}}).method.pair_classifier == "concat"
     for preset in ("corp_m_r3d50", "corp_f_r3d50", "corp_ablation/mixed_attention", "corp_ablation/mlp1"):
         assert load_run_config(preset).method.pair_classifier == "concat", preset
     backbone = build_backbone("tiny", width=0.125)
     for name, choice in (("corp_m", "symmetric"), ("corp_f", "symmetric"), ("corp_m", "concat")):
-        method = build_method(MethodConfig(name=name, pair_classifier=choice, relation_heads=8), backbone)
+        cfg = parse_run_config({"method": {"name": name, "pair_classifier": choice, "relation_heads": 8}})
+        method = build_method(cfg, backbone)
         assert isinstance(method, CORP) and method.classifier.pair_classifier == choice
-    with pytest.raises(VidsslError, match="pair_classifier"):
-        build_method(MethodConfig(name="corp_m", pair_classifier="sum"), backbone)
+    with pytest.raises(VidsslError, match="^method.pair_classifier: "):
+        build_method(parse_run_config({"method": {"name": "corp_m", "pair_classifier": "sum"}}), backbone)
 
 
 # ---------------------------------------------------------------- item 9: STS triplet ties

@@ -467,9 +467,10 @@ def test_undecodable_samples_score_zero_and_are_counted_in_a_warning(tmp_path):
 def test_build_pretext_dataset_wraps_sts_in_the_curriculum_of_the_samplers_difficulty(monkeypatch):
     """SynthMotion (2 per class; the session cache shares it with the STS training tests) with the sts_cpu
     settings: every fixed 8-frame clip scored by f on its centre crop; the easier half = the largest f."""
-    from vidssl.cli import build
-    from vidssl.cli.commands import load_run_config
     from vidssl.data.pretext.sts import STSSampler
+    from vidssl.recipes import data as build
+    from vidssl.recipes.configs import load_run_config
+    from vidssl.recipes.pretrain import build_pretext_dataset
 
     cfg = load_run_config("sts_cpu", [
         "data.synth_per_class=2", "train.workers=0", "train.progress=false", "clip.frames=8", "clip.size=16",
@@ -477,7 +478,7 @@ def test_build_pretext_dataset_wraps_sts_in_the_curriculum_of_the_samplers_diffi
     ])
     records, _ = build.build_records(cfg.data)
     reader, records = build.build_reader(cfg.data, records)
-    dataset = build.build_pretext_dataset(cfg, records, reader, progress=False)
+    dataset = build_pretext_dataset(cfg, records, reader, progress=False)
     assert isinstance(dataset, CurriculumDataset)
     assert (dataset.switch, dataset.switch_epoch) == ("epoch", 2)
     clips = dataset.dataset.records
@@ -503,20 +504,21 @@ def test_build_pretext_dataset_wraps_sts_in_the_curriculum_of_the_samplers_diffi
         raise AssertionError("scored again despite the cache")
 
     monkeypatch.setattr(STSSampler, "difficulty", no_scoring)
-    again = build.build_pretext_dataset(cfg, records, reader, progress=False)
+    again = build_pretext_dataset(cfg, records, reader, progress=False)
     np.testing.assert_array_equal(again.scores, dataset.scores)
 
     none = load_run_config("sts_cpu", ["data.synth_per_class=2", "clip.frames=8", "clip.size=16",
                                        "clip.resize=[20,27]", "method.curriculum=none"])
-    assert not isinstance(build.build_pretext_dataset(none, records, reader, progress=False), CurriculumDataset)
+    assert not isinstance(build_pretext_dataset(none, records, reader, progress=False), CurriculumDataset)
 
 
 def test_curriculum_scores_are_not_reused_across_frame_sources():
     """The scores describe the frames the reader returns: decoded from the 48-px frame cache or from the
     original videos, f differs (and so can the easier half). Reading the scores cached for the other frame
     source is stale data: every score must equal f computed now with the reader in use."""
-    from vidssl.cli import build
-    from vidssl.cli.commands import load_run_config
+    from vidssl.recipes import data as build
+    from vidssl.recipes.configs import load_run_config
+    from vidssl.recipes.pretrain import build_pretext_dataset
 
     base = ["data.synth_per_class=2", "train.workers=0", "train.progress=false", "clip.frames=8", "clip.size=16",
             "clip.resize=[20,27]", "method.flow_cache=false", "method.clips=random"]
@@ -524,6 +526,6 @@ def test_curriculum_scores_are_not_reused_across_frame_sources():
         cfg = load_run_config("sts_cpu", [*base, f"data.cache_short_side={side}"])
         records, _ = build.build_records(cfg.data)
         reader, records = build.build_reader(cfg.data, records)
-        dataset = build.build_pretext_dataset(cfg, records, reader, progress=False)
+        dataset = build_pretext_dataset(cfg, records, reader, progress=False)
         fresh = [dataset.dataset.sampler.difficulty(record, reader) for record in dataset.dataset.records]
         np.testing.assert_allclose(dataset.scores, fresh, atol=1e-9, err_msg=f"data.cache_short_side={side}")

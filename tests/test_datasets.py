@@ -174,9 +174,9 @@ def test_ucf101_malformed_class_index(layouts, tmp_path):
 def test_ucf101_missing_split_file_and_bad_split_arguments(layouts, tmp_path):
     with pytest.raises(VidsslError, match="trainlist02.txt"):
         load("ucf101", layouts["ucf101"], tmp_path, split_id=2)
-    with pytest.raises(VidsslError, match="split_id must be one of 1, 2, 3"):
+    with pytest.raises(VidsslError, match="^split_id: expected one of 1, 2, 3, got"):
         load("ucf101", layouts["ucf101"], tmp_path, split_id=4)
-    with pytest.raises(VidsslError, match="split must be one of train, test"):
+    with pytest.raises(VidsslError, match="^split: expected one of train, test, got"):
         load("ucf101", layouts["ucf101"], tmp_path, split="val")
 
 

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 from sklearn.svm import SVC
 
+from vidssl.data.sampling import sliding_clip_starts
 from vidssl.errors import VidsslError
 from vidssl.eval import dynamic_scenes
-from vidssl.data.sampling import sliding_clip_starts
 from vidssl.eval.dynamic_scenes import (
     dynamic_scene_recognition,
     leave_one_out_svm,

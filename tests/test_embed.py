@@ -6,18 +6,18 @@ import shutil
 import numpy as np
 import pytest
 import torch
+
+import vidssl.eval.embed as embed_module
 from test_cli import assert_one_line_error, run_cli
 from videofixtures import write_frame_folder, write_video
-
-import vidssl.cli.embed as embed_module
 from vidssl import __version__
-from vidssl.cli.commands import save_backbone
-from vidssl.cli.embed import find_videos
 from vidssl.cli.main import main
 from vidssl.data.datasets import VideoRecord
 from vidssl.data.video import FrameFolderReader, PyAVReader, probe, probe_frames
+from vidssl.eval.embed import find_videos
 from vidssl.eval.features import EvalClips, extract_features
 from vidssl.models import build_backbone
+from vidssl.recipes.pretrain import save_backbone
 
 # 2 clips of 4 frames, 16² crops of frames resized to 16, on the CPU in the main process
 SETTINGS = ["eval.num_clips=2", "eval.frames=4", "eval.size=16", "eval.resize_short=16", "eval.batch_size=2",
@@ -73,7 +73,7 @@ def embed(ckpt, videos, out, capsys, *extra):
 
 def library_features(ckpt, paths, layer="pool"):
     """The same vectors computed directly: probed records, extract_features with the eval settings above."""
-    from vidssl.cli.commands import load_backbone
+    from vidssl.recipes.pretrain import load_backbone
 
     rows = []
     for path in paths:
@@ -264,7 +264,7 @@ def test_embed_errors(videos, ckpt, tmp_path, capsys):
     cases = [
         ([str(ckpt), str(tmp_path / "missing")], "videos folder not found"),
         ([str(ckpt), str(tmp_path / "empty")], "no video files"),
-        ([str(tmp_path / "nope.pt"), str(videos)], "checkpoint not found"),
+        ([str(tmp_path / "nope.pt"), str(videos)], "does not exist"),
         ([str(ckpt), str(videos), "--layer", "layer9"], "unknown feature tap 'layer9'"),
         ([str(ckpt), str(videos), "--clips", "0"], "--clips: expected a positive integer"),
         ([str(ckpt), str(videos), "eval.bogus=1"], "'eval.bogus'"),

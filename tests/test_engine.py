@@ -19,13 +19,14 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from forked_ddp import needs_fork, run_forked
 from torch import nn
 
-from vidssl.engine import TrainConfig, all_gather_with_grad, build_optimizer, build_scheduler, cleanup, fit
+from forked_ddp import needs_fork, run_forked
+from vidssl.engine import TrainConfig, build_optimizer, build_scheduler, cleanup, fit
 from vidssl.engine.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from vidssl.engine.optim import split_decay_parameters
 from vidssl.errors import OutputError, VidsslError
+from vidssl.ops.collectives import all_gather_with_grad
 
 W_TRUE = np.array([1.0, -2.0, 0.5, 3.0])
 

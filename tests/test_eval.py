@@ -7,10 +7,9 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
-
 from torch import nn
-from videofixtures import decode_all, write_video
 
+from videofixtures import decode_all, write_video
 from vidssl.data.datasets import VideoRecord
 from vidssl.data.transforms import EvalTransform, normalize_on_device
 from vidssl.data.video import PyAVReader, probe
@@ -18,9 +17,9 @@ from vidssl.engine import TrainConfig
 from vidssl.errors import CorruptVideoError, VidsslError
 from vidssl.eval.features import EvalClips, EvalClipSampler, extract_features, pool_feature
 from vidssl.eval.finetune import evaluate_classifier, finetune, label_subset
-from vidssl.models import build_backbone
 from vidssl.eval.plots import plot_accuracy_bars, plot_curves, plot_recall_bars
 from vidssl.eval.retrieval import evaluate_retrieval, retrieval_recall, retrieval_recall_multi, similarity_topk
+from vidssl.models import build_backbone
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -10,23 +10,23 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from videofixtures import TINY_RUN_OVERRIDES
 
-from vidssl.cli import protocols
-from vidssl.cli.evaluate import data_overrides
+from videofixtures import TINY_RUN_OVERRIDES
 from vidssl.cli.main import main
 from vidssl.data.datasets import VideoRecord
 from vidssl.data.sampling import sliding_clip_starts
 from vidssl.data.transforms import EvalTransform, normalize_on_device
 from vidssl.data.transforms.functional import three_crops
 from vidssl.engine import TrainConfig
-from vidssl.errors import CorruptVideoError, VidsslError
+from vidssl.errors import VidsslError
 from vidssl.eval.action_similarity import pairs_from_labels
 from vidssl.eval.feature_cache import FeatureCache, backbone_fingerprint
 from vidssl.eval.features import EvalClips, EvalClipSampler, eval_clip_indices, extract_features
 from vidssl.eval.finetune import finetune
 from vidssl.eval.retrieval import evaluate_retrieval
 from vidssl.models import build_backbone
+from vidssl.recipes.protocols import PROTOCOLS, runners
+from vidssl.recipes.protocols.evaluate import data_overrides
 
 # the tiny backbone at 1/8 width: nothing here depends on the width, and each run's checkpoints shrink 4x
 TINY = [*TINY_RUN_OVERRIDES, "model.width=0.125"]
@@ -240,13 +240,13 @@ def test_lr_sweep_reports_every_lr_and_keeps_the_best(tmp_path, monkeypatch):
         return {"video_acc": accuracy[lr], "clip_acc": accuracy[lr] / 2, "history": [{"epoch": 1, "acc": 0.1}],
                 "video_probs": None, "num_test_videos": 3}
 
-    monkeypatch.setattr(protocols, "run_finetune", fake_finetune)
-    monkeypatch.setattr(protocols, "load_eval_data", lambda cfg: {})
-    from vidssl.cli.commands import load_run_config
+    monkeypatch.setattr(runners, "run_finetune", fake_finetune)
+    monkeypatch.setattr(runners, "load_eval_data", lambda cfg: {})
+    from vidssl.recipes.configs import load_run_config
 
     cfg = load_run_config("quickstart", ["eval.finetune.lr_sweep=[0.01,0.02,0.04]"])
-    run = protocols.EvalRun(out=tmp_path, name="m")
-    results = protocols.finetune(cfg, None, run)
+    run = runners.EvalRun(out=tmp_path, name="m")
+    results = runners.finetune(cfg, None, run)
     assert [lr for lr, _ in seen] == [0.01, 0.02, 0.04]
     assert [name for _, name in seen] == ["finetune_lr0.01", "finetune_lr0.02", "finetune_lr0.04"]
     assert results["best_lr"] == 0.02 and results["video_acc"] == 0.5
@@ -260,10 +260,10 @@ def test_grid_queries_take_one_video_of_evenly_spread_classes():
     labels = np.array([0, 0, 1, 2, 2, 3, 4, 5, 5, 6])
     valid = np.ones(10, dtype=bool)
     valid[0] = False
-    chosen = protocols.grid_queries(labels, valid, 3)
+    chosen = runners.grid_queries(labels, valid, 3)
     assert chosen == [1, 5, 9]  # classes 0, 3, 6: the first valid video of each
-    assert protocols.grid_queries(labels, valid, 50) == [1, 2, 3, 5, 6, 7, 9]
-    assert protocols.grid_queries(labels, valid, 0) == []
+    assert runners.grid_queries(labels, valid, 50) == [1, 2, 3, 5, 6, 7, 9]
+    assert runners.grid_queries(labels, valid, 0) == []
 
 
 # --------------------------------------------------------------------------- ASLAN-style pairs from labels
@@ -329,9 +329,24 @@ EXPECTED_PLOTS = {
 
 
 def test_the_parser_offers_exactly_the_protocols_there_are():
-    from vidssl.cli.main import EVAL_PROTOCOLS
+    from vidssl.cli.main import make_parser
+    from vidssl.recipes.protocol_names import PROTOCOL_NAMES
 
-    assert EVAL_PROTOCOLS == protocols.PROTOCOLS
+    assert tuple(PROTOCOLS) == PROTOCOL_NAMES
+    assert all(name == record.name for name, record in PROTOCOLS.items())
+    parser = make_parser()
+    for name in PROTOCOL_NAMES:
+        assert parser.parse_args(["eval", name, "random"]).protocol == name
+    with pytest.raises(SystemExit):
+        parser.parse_args(["eval", "bogus", "random"])
+
+
+def test_the_parser_lists_the_protocols_without_importing_torch():
+    import subprocess
+    import sys
+
+    check = "import sys; from vidssl.cli.main import make_parser; make_parser(); print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True).stdout == "False\n"
 
 
 @pytest.fixture(scope="module")
@@ -343,7 +358,7 @@ def pretrained(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def aslan(tmp_path_factory):
-    from vidssl.eval.action_similarity import write_aslan_fixture
+    from aslan_fixtures import write_aslan_fixture
 
     return write_aslan_fixture(tmp_path_factory.mktemp("aslan"), num_classes=4, videos_per_class=3, pairs_per_fold=4,
                                seed=0)
@@ -356,7 +371,7 @@ def protocol_args(protocol: str, aslan) -> list[str]:
     return ["--data", str(videos), "--annotations", str(annotations)]
 
 
-@pytest.mark.parametrize("protocol", protocols.PROTOCOLS)
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_every_protocol_runs_on_random_init_and_a_quickstart_run(protocol, pretrained, aslan, tmp_path, capsys):
     for backbone, out in (("random", tmp_path / "random"), (str(pretrained), tmp_path / "pretrained")):
         config = ["--config", "quickstart", *TINY, *SYNTH] if backbone == "random" else []
@@ -366,6 +381,7 @@ def test_every_protocol_runs_on_random_init_and_a_quickstart_run(protocol, pretr
         results = json.loads((out / f"eval_{protocol}.json").read_text())
         assert results["protocol"] == protocol
         assert {Path(p).stem for p in results["plots"]} == EXPECTED_PLOTS[protocol]
+        assert {Path(p).name for p in results["plots"]} <= set(PROTOCOLS[protocol].figures)
         for name in results["plots"]:
             assert (out / name).read_bytes()[:8] == PNG_MAGIC
 
@@ -417,3 +433,18 @@ def test_linear_end_to_end_from_the_cli_and_a_bad_mode(pretrained, tmp_path, cap
     assert results["mode"] == "end_to_end" and len(results["history"]) == 1
     assert main(["eval", "linear", str(pretrained), "eval.linear.mode=sideways", "--out", str(tmp_path)]) == 2
     assert "eval.linear.mode: expected one of features, end_to_end" in capsys.readouterr().err
+
+
+def test_eval_takes_a_run_by_its_folder_backbone_pt_or_last_pt(pretrained, tmp_path, capsys):
+    """Each name of a run gives the same backbone and config; without --out the results go to the run folder."""
+    recalls = {}
+    for name, source in (("folder", pretrained), ("backbone", pretrained / "backbone.pt"),
+                         ("last", pretrained / "checkpoints" / "last.pt")):
+        out = tmp_path / name
+        assert main(["eval", "retrieval", str(source), "--out", str(out)]) == 0, capsys.readouterr().err
+        results = json.loads((out / "eval_retrieval.json").read_text())
+        recalls[name] = {key: value for key, value in results.items() if key.startswith("R@")}
+    assert recalls["folder"] == recalls["backbone"] == recalls["last"]
+    assert main(["eval", "tsne", str(pretrained / "checkpoints" / "last.pt")]) == 0, capsys.readouterr().err
+    results = json.loads((pretrained / "eval_tsne.json").read_text())
+    assert pretrained.name in results["models"]  # named by the run folder, not by checkpoints/

@@ -6,22 +6,23 @@ import sys
 
 import pytest
 import torch
-from test_cli import assert_one_line_error, run_cli
 from torch import nn
 
-from vidssl.cli.commands import save_backbone, write_yaml_atomic
-from vidssl.cli.export import (
-    TORCHVISION_HEADS,
-    build_torchvision_model,
-    export_command,
-    torchvision_head,
-    torchvision_state_dict,
-)
+from test_cli import assert_one_line_error, run_cli
 from vidssl.config.loading import to_dict
-from vidssl.config.schema import ModelConfig, RunConfig
+from vidssl.config.schema import ModelConfig
 from vidssl.engine.checkpoint import save_checkpoint
 from vidssl.errors import VidsslError
 from vidssl.models import build_backbone
+from vidssl.recipes.export import (
+    TORCHVISION_HEADS,
+    build_torchvision_model,
+    export_backbone,
+    torchvision_head,
+    torchvision_state_dict,
+)
+from vidssl.recipes.pretrain import save_backbone
+from vidssl.recipes.run_config import RunConfig, write_yaml_atomic
 
 ONNX_INSTALLED = all(importlib.util.find_spec(name) for name in ("onnx", "onnxscript", "onnxruntime"))
 
@@ -55,7 +56,7 @@ def clips(batch, frames, size, seed=7):
 @pytest.mark.parametrize("name, frames, num_classes", [("r3d_18", 4, None), ("s3d", 8, 10)])
 def test_torchvision_export_loads_strict_and_gives_our_features(tmp_path, name, frames, num_classes):
     backbone = saved_backbone(tmp_path, name)
-    summary = export_command(tmp_path, to="torchvision", frames=frames, size=32, num_classes=num_classes)
+    summary = export_backbone(tmp_path, to="torchvision", frames=frames, size=32, num_classes=num_classes)
     assert summary["out"] == str(tmp_path / "backbone_torchvision.pt")
     assert summary["max_abs_diff"] <= 1e-5
     state = torch.load(summary["out"], weights_only=True)
@@ -106,7 +107,7 @@ def test_torchvision_head_is_torchvision_style_seeded_and_leaves_the_rng_alone()
 def test_torchvision_export_refuses_backbones_torchvision_lacks(tmp_path, name, width, needle):
     saved_backbone(tmp_path, name, width)
     with pytest.raises(VidsslError, match=needle) as err:
-        export_command(tmp_path, to="torchvision", frames=4, size=32)
+        export_backbone(tmp_path, to="torchvision", frames=4, size=32)
     message = str(err.value)
     assert "\n" not in message and "--to torchscript" in message and "--to onnx" in message
     if "counterpart" in needle:
@@ -120,7 +121,7 @@ def test_torchvision_export_refuses_backbones_torchvision_lacks(tmp_path, name, 
 def test_torchscript_round_trip(tmp_path, name, width, frames):
     backbone = saved_backbone(tmp_path, name, width)
     out = tmp_path / "exported" / "model.pt"
-    summary = export_command(tmp_path / "backbone.pt", to="torchscript", out=out, frames=frames, size=32)
+    summary = export_backbone(tmp_path / "backbone.pt", to="torchscript", out=out, frames=frames, size=32)
     assert summary["out"] == str(out) and summary["max_abs_diff"] <= 1e-5
     assert sorted(p.name for p in out.parent.iterdir()) == ["model.pt"]  # atomic write: no temp file left
     loaded = torch.jit.load(str(out))
@@ -134,7 +135,7 @@ def test_onnx_round_trip_with_dynamic_batch(tmp_path):
     import onnxruntime
 
     backbone = saved_backbone(tmp_path, "tiny")
-    summary = export_command(tmp_path, to="onnx", frames=4, size=32)
+    summary = export_backbone(tmp_path, to="onnx", frames=4, size=32)
     assert summary["out"] == str(tmp_path / "backbone.onnx")
     assert summary["max_abs_diff"] <= 1e-5
     session = onnxruntime.InferenceSession(summary["out"], providers=["CPUExecutionProvider"])
@@ -148,7 +149,7 @@ def test_onnx_without_its_packages_says_what_to_install(tmp_path, monkeypatch):
     saved_backbone(tmp_path, "tiny")
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as if not installed
     with pytest.raises(VidsslError, match=r"pip install 'vidssl\[onnx\]'") as err:
-        export_command(tmp_path, to="onnx", frames=4, size=32)
+        export_backbone(tmp_path, to="onnx", frames=4, size=32)
     assert "\n" not in str(err.value)
     assert not (tmp_path / "backbone.onnx").exists()
 
@@ -159,7 +160,7 @@ def test_onnx_without_its_packages_says_what_to_install(tmp_path, monkeypatch):
 def test_export_from_a_training_checkpoint(tmp_path, where):
     backbone = fake_run(tmp_path)
     ckpt = tmp_path if where == "run folder" else tmp_path / "checkpoints" / "last.pt"
-    summary = export_command(ckpt, to="torchscript", frames=4, size=32)
+    summary = export_backbone(ckpt, to="torchscript", frames=4, size=32)
     assert summary["out"] == str(tmp_path / "backbone_torchscript.pt")
     assert summary["source"] == str(tmp_path / "checkpoints" / "last.pt") and summary["backbone"] == "tiny"
     x = clips(2, 4, 32)
@@ -170,7 +171,7 @@ def test_export_from_a_training_checkpoint(tmp_path, where):
 def test_a_run_folder_prefers_its_backbone_pt(tmp_path):
     fake_run(tmp_path)
     backbone = saved_backbone(tmp_path, "tiny")  # different weights (seed 0) from last.pt's (seed 1)
-    summary = export_command(tmp_path, to="torchscript", frames=4, size=32)
+    summary = export_backbone(tmp_path, to="torchscript", frames=4, size=32)
     assert summary["source"] == str(tmp_path / "backbone.pt")
     x = clips(2, 4, 32)
     with torch.no_grad():
@@ -183,7 +184,7 @@ def test_bad_inputs_raise_one_line_errors(tmp_path):
     saved_backbone(tmp_path, "tiny")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     cases = [
-        (dict(ckpt=tmp_path / "missing", to="torchscript"), "not found"),
+        (dict(ckpt=tmp_path / "missing", to="torchscript"), "does not exist"),
         (dict(ckpt=tmp_path / "junk.pt", to="torchscript"), "not a vidssl backbone.pt"),
         (dict(ckpt=tmp_path, to="tflite"), "unknown format 'tflite'"),
         (dict(ckpt=tmp_path, to="torchscript", num_classes=10), "--num-classes"),
@@ -192,14 +193,14 @@ def test_bad_inputs_raise_one_line_errors(tmp_path):
     ]
     for kwargs, needle in cases:
         with pytest.raises(VidsslError, match=needle) as err:
-            export_command(**{"frames": 4, "size": 32, **kwargs})
+            export_backbone(**{"frames": 4, "size": 32, **kwargs})
         assert "\n" not in str(err.value)
 
 
 def test_s3d_clip_too_short_is_refused_before_exporting(tmp_path):
     saved_backbone(tmp_path, "s3d", 0.25)
     with pytest.raises(VidsslError, match="at least 5 frames"):
-        export_command(tmp_path, to="torchscript", frames=4, size=32)
+        export_backbone(tmp_path, to="torchscript", frames=4, size=32)
     assert not (tmp_path / "backbone_torchscript.pt").exists()
 
 
@@ -211,7 +212,7 @@ def test_cli_prints_what_it_wrote_and_the_difference(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, needles", [
-    (["MISSING", "--to", "torchscript"], ("MISSING", "not found")),
+    (["MISSING", "--to", "torchscript"], ("MISSING", "does not exist")),
     (["RUN", "--to", "keras"], ("unknown format 'keras'", "torchvision, torchscript, onnx")),
     (["RUN", "--to", "torchvision"], ("tiny has no torchvision counterpart", "--to torchscript")),
 ])

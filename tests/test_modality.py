@@ -3,14 +3,16 @@ import numpy as np
 import pytest
 import torch
 
-from vidssl.cli.build import build_pretext_sampler
-from vidssl.config.schema import ClipConfig, MethodConfig
+from vidssl.config.schema import ClipConfig, ModelConfig
 from vidssl.data.transforms import frames_for_modality, normalize_on_device, to_model_input
 from vidssl.data.transforms.functional import RGBDIFF_SCALE
 from vidssl.errors import VidsslError
 from vidssl.eval.features import EvalClips, extract_features
 from vidssl.methods.transrank import TransRank
 from vidssl.models import build_backbone
+from vidssl.recipes.pretrain import build_pretext_sampler
+from vidssl.recipes.run_config import RunConfig
+from vidssl.recipes.transrank import TransRankConfig
 
 
 def test_rgbdiff_is_the_scaled_difference_of_consecutive_frames():
@@ -26,7 +28,7 @@ def test_rgbdiff_is_the_scaled_difference_of_consecutive_frames():
 
 def test_frames_needed_and_bad_modality():
     assert frames_for_modality(8, "rgb") == 8 and frames_for_modality(8, "rgbdiff") == 9
-    with pytest.raises(VidsslError, match="model.modality"):
+    with pytest.raises(VidsslError, match="^modality: expected one of rgb, rgbdiff, got 'flow'$"):
         frames_for_modality(8, "flow")
     with pytest.raises(VidsslError, match="rgbdiff input"):
         to_model_input(torch.zeros(1, 3, 1, 4, 4, dtype=torch.uint8), "rgbdiff")
@@ -44,7 +46,7 @@ class Rec:
 def test_transrank_sampler_decodes_one_extra_frame_and_method_sees_the_clip_length():
     clip = ClipConfig(frames=4, size=12, scale=(1.0, 1.0), ratio=(1.0, 1.0), flip_p=0, color_jitter_p=0, grayscale_p=0,
                       jitter=(1.0, 1.0))  # no temporal jitter: the 1x interval is exactly 2
-    sampler = build_pretext_sampler(MethodConfig(), clip, modality="rgbdiff")
+    sampler = build_pretext_sampler(RunConfig(method=TransRankConfig(), clip=clip, model=ModelConfig(modality="rgbdiff")))
     sample = sampler(Rec(), CountingReader(), np.random.default_rng(0))
     assert sample["clips"].shape == (3, 3, 5, 12, 12)
     # the 1x clip continues the paper's index rule by one frame: rho + [0, d, ..., 4d]

@@ -55,21 +55,21 @@ def contract_clip(name: str, seed: int = 0) -> torch.Tensor:
     return clip_batch(frames=frames, height=height, width=width, seed=seed)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def built(name: str) -> nn.Module:
     """Each backbone is constructed once per test session (full-width R(2+1)D-18 is 31 M parameters)."""
     torch.manual_seed(0)
     return BACKBONES[name]().eval()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def built_narrow(name: str) -> nn.Module:
     """The same builder at width 0.25: same modules, a fraction of the cost, for tests where width is irrelevant."""
     torch.manual_seed(0)
     return BACKBONES[name](width=0.25).eval()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def eval_outputs(name: str) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """(all taps of ``forward_features``, ``forward``) of the cached model on ``clip_batch()``."""
     model = built(name)

@@ -6,8 +6,8 @@ from collections import Counter
 from types import SimpleNamespace
 
 import pytest
-from videofixtures import TINY_RUN_OVERRIDES, make_hmdb51
 
+from videofixtures import TINY_RUN_OVERRIDES, make_hmdb51
 from vidssl.cli.main import main
 from vidssl.data.datasets import VideoRecord
 from vidssl.data.synthmotion import MOTION_TYPES, class_names
@@ -45,7 +45,7 @@ def test_synthmotion_types_come_from_its_class_specs_and_other_formats_are_refus
 
 
 def test_motion_task_data_relabels_every_video_by_its_class_type(monkeypatch):
-    import vidssl.cli.evaluate as evaluate
+    import vidssl.recipes.protocols.configured as evaluate
 
     def record(i, label):
         return VideoRecord(path=f"v{i}.avi", label=label, num_frames=20, fps=25.0, height=32, width=32)

@@ -4,10 +4,10 @@ import math
 
 import pytest
 
-from vidssl.cli.commands import load_run_config
 from vidssl.engine.optim import build_scheduler
 from vidssl.engine.trainer import TrainConfig
 from vidssl.errors import VidsslError
+from vidssl.recipes.configs import load_run_config
 
 STS_PRESETS = ("sts_c3d", "sts_r3d18", "sts_r2plus1d", "sts_r2plus1d_k400_curriculum", "sts_s3dg",
                "sts_targets/classification", "sts_targets/regression_1d", "sts_targets/regression_2d")

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from videofixtures import TINY_RUN_OVERRIDES as TINY, make_ucf101
 
+from videofixtures import TINY_RUN_OVERRIDES as TINY
+from videofixtures import make_ucf101
 from vidssl.cli.main import main
 from vidssl.engine import run_folder
 from vidssl.engine.checkpoint import state_dict_mismatch
@@ -346,3 +347,47 @@ def test_a_failed_start_leaves_no_empty_run_folder(ucf, tmp_path, capsys):
                  f"data.annotations={ucf.annotations}", *TINY, "--out", str(tmp_path / "run")])
     one_line_error(code, capsys.readouterr().err, "nope")
     assert not (tmp_path / "run").exists()
+
+
+# ------------------------------------------------------------------ one run object for eval, embed and export ---
+
+def fake_run_folder(folder: Path, *, backbone: bool = True) -> Path:
+    """A folder with the files a run folder holds (their content is not read here)."""
+    (folder / "checkpoints").mkdir(parents=True)
+    (folder / "config.yaml").write_text("model: {backbone: tiny}\n")
+    (folder / "checkpoints" / "last.pt").write_bytes(b"")
+    if backbone:
+        (folder / "backbone.pt").write_bytes(b"")
+    return folder
+
+
+def test_a_run_is_the_same_run_by_its_folder_backbone_pt_or_last_pt(tmp_path):
+    from vidssl.recipes.run import Run
+
+    folder = fake_run_folder(tmp_path / "myrun")
+    for source, weights in ((folder, "backbone.pt"), (folder / "backbone.pt", "backbone.pt"),
+                            (folder / "checkpoints" / "last.pt", "checkpoints/last.pt")):
+        run = Run.resolve(source)
+        assert run.folder == folder and run.name == "myrun" and run.has_config
+        assert run.config_path == folder / "config.yaml" and run.backbone_path == folder / "backbone.pt"
+        assert run.weights == folder / weights and run.checkpoint_path == folder / "checkpoints" / "last.pt"
+        assert (run.results_path, run.report_path, run.plots_dir) == (
+            folder / "results.json", folder / "report.md", folder / "plots")
+    unfinished = fake_run_folder(tmp_path / "unfinished", backbone=False)
+    assert Run.resolve(unfinished).weights == unfinished / "checkpoints" / "last.pt"
+    loose = tmp_path / "elsewhere" / "weights.pt"
+    loose.parent.mkdir()
+    loose.write_bytes(b"")
+    assert Run.resolve(loose).folder == loose.parent and not Run.resolve(loose).has_config
+
+
+def test_a_missing_run_or_one_without_weights_is_a_one_line_error(tmp_path):
+    from vidssl.errors import VidsslError
+    from vidssl.recipes.run import Run
+
+    with pytest.raises(VidsslError, match="nope: does not exist"):
+        Run.resolve(tmp_path / "nope")
+    with pytest.raises(VidsslError, match="no backbone.pt or checkpoints/last.pt in this folder"):
+        Run.resolve(tmp_path).weights
+    with pytest.raises(VidsslError, match="config.yaml of the run not found"):
+        Run.resolve(tmp_path).load_config()

@@ -18,7 +18,6 @@ from vidssl.data.sampling import (
 )
 from vidssl.errors import VidsslError
 
-
 # ----------------------------------------------------------------------------- oracles
 
 

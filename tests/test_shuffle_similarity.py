@@ -72,9 +72,9 @@ def test_similarity_is_minus_distance_over_temperature_and_bad_arguments_are_nam
     torch.manual_seed(3)
     a, b = torch.randn(2, 9), torch.randn(3, 9)
     assert torch.allclose(shuffle_similarity(a, b, 3, 0.5), -shuffle_distance(a, b, 3) / 0.5)
-    with pytest.raises(VidsslError, match="k \\(number of segments\\)"):
+    with pytest.raises(VidsslError, match=r"^k: expected a number of segments \(an integer\) in \[1, 9\], got 0$"):
         shuffle_distance(a, b, 0)
-    with pytest.raises(VidsslError, match="k \\(number of segments\\)"):
+    with pytest.raises(VidsslError, match="^k: expected a number of segments"):
         shuffle_distance(a, b, 10)
-    with pytest.raises(VidsslError, match="temperature"):
+    with pytest.raises(VidsslError, match="^temperature: "):
         shuffle_similarity(a, b, 3, 0.0)

@@ -4,14 +4,13 @@ import json
 import numpy as np
 import pytest
 import torch
-from videofixtures import make_ucf101
 
+from videofixtures import make_ucf101
 from vidssl.cli.main import main
 from vidssl.data.datasets import VideoRecord
 from vidssl.data.transforms import EvalTransform
 from vidssl.errors import CorruptVideoError, VidsslError
-from vidssl.eval.plots import plot_speediness, plot_speediness_per_class
-from vidssl.eval.speediness import (
+from vidssl.eval.analysis.speediness import (
     SPEEDS,
     analysis_clip_indices,
     analysis_interval,
@@ -21,6 +20,7 @@ from vidssl.eval.speediness import (
     speediness_scores,
     summarize_speediness,
 )
+from vidssl.eval.plots import plot_speediness, plot_speediness_per_class
 from vidssl.methods.transrank import TransRank
 from vidssl.models import build_backbone
 
@@ -118,7 +118,7 @@ def test_a_model_without_2x_is_an_error():
 
 
 def test_summary_per_speed_and_class_and_the_plots(tmp_path):
-    from vidssl.eval.speediness import SpeedinessScores
+    from vidssl.eval.analysis.speediness import SpeedinessScores
 
     rng = np.random.default_rng(0)
     speeds = np.tile(np.repeat(np.array(SPEEDS), 3), 4)

@@ -11,7 +11,6 @@ import torch.nn.functional as F
 from vidssl.data.pretext.sro import SROSampler
 from vidssl.data.sampling import permutation_from_index, sro_clip_indices
 from vidssl.data.transforms import ClipAugment
-from vidssl.engine.momentum import frozen_copy, momentum_update
 from vidssl.engine.optim import build_optimizer
 from vidssl.engine.trainer import TrainConfig
 from vidssl.errors import VidsslError
@@ -19,6 +18,7 @@ from vidssl.losses.info_nce import MemoryQueue, cosine_logits, cosine_queue_logi
 from vidssl.losses.shuffle_similarity import algorithm1_distance
 from vidssl.methods.sro import SRO
 from vidssl.models import build_backbone
+from vidssl.models.momentum import frozen_copy, momentum_update
 
 
 class ScriptedRng:
@@ -98,12 +98,12 @@ def test_sampler_targets_match_the_frames_of_its_clips(n):
     assert len(labels) > 1
 
 
-def test_sampler_rejects_bad_settings_with_the_key_name():
-    with pytest.raises(VidsslError, match="method.num_segments: expected 2 to 5"):
+def test_sampler_rejects_bad_settings_naming_the_parameter():
+    with pytest.raises(VidsslError, match="^num_segments: expected 2 to 5"):
         SROSampler(num_segments=6)
-    with pytest.raises(VidsslError, match="num_segments=5 segments of at least 3 frames do not fit in a 8-frame"):
+    with pytest.raises(VidsslError, match="^num_segments: 5 segments of at least 3 frames do not fit in a 8-frame"):
         SROSampler(clip_len=8, num_segments=5)
-    with pytest.raises(VidsslError, match="method.rate_range"):
+    with pytest.raises(VidsslError, match="^rate_range: "):
         SROSampler(rate_range=(0, 4))
     sampler = SROSampler(key_clip=False, augment=plain_augment())
     sample = sampler(SimpleNamespace(path="v", num_frames=9), IndexReader(), np.random.default_rng(0))
@@ -265,12 +265,12 @@ def test_rate_classification_variant_and_unit_targets():
     assert unit.rate_targets(torch.tensor([[1, 8, 4]])).tolist() == [[0.0, 1.0, pytest.approx(3 / 7)]]
 
 
-def test_sro_rejects_bad_options_with_the_key_name():
-    with pytest.raises(VidsslError, match="method.contrast"):
+def test_sro_rejects_bad_options_naming_the_parameter():
+    with pytest.raises(VidsslError, match="^contrast: "):
         make_sro(contrast="euclid")
     with pytest.raises(VidsslError, match="all off"):
         make_sro(order=False, rate="none", contrast="none")
-    with pytest.raises(VidsslError, match="method.num_segments"):
+    with pytest.raises(VidsslError, match="^num_segments: "):
         make_sro(num_segments=6)
     with pytest.raises(VidsslError, match="needs a key clip"):
         make_sro(contrast="cosine").training_step(tiny_batch(clips=1))

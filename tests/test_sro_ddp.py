@@ -3,17 +3,12 @@ import math
 import os
 
 import torch
-from forked_ddp import needs_fork, run_forked
 
-from vidssl.engine.distributed import (
-    all_gather_no_grad,
-    cleanup,
-    init_distributed,
-    shuffle_across_processes,
-    unshuffle_across_processes,
-)
+from forked_ddp import needs_fork, run_forked
+from vidssl.engine.distributed import cleanup, init_distributed
 from vidssl.methods.sro import SRO
 from vidssl.models import build_backbone
+from vidssl.ops.collectives import all_gather_no_grad, shuffle_across_processes, unshuffle_across_processes
 
 
 def _batch(rank: int) -> dict:

@@ -41,7 +41,7 @@ def oracle_rate_set(lengths, num_frames, rate_range=RATES):
     return [c for c in itertools.product(values, repeat=n) if clip_fits(lengths, c, num_frames)]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def all_rate_tuples(rate_range, n):
     """Ordered tuples of rate_range: (distinct ones, ones with replacement)."""
     values = range(rate_range[0], rate_range[1] + 1)
@@ -298,7 +298,7 @@ def test_infomin_values_and_bad_form():
     cos = F.cosine_similarity(a, b, dim=1).mean().item()
     assert infomin_loss(a, b).item() == pytest.approx(cos)
     assert infomin_loss(a, b, form="printed").item() == pytest.approx(-cos)
-    with pytest.raises(VidsslError, match="view.infomin: expected one of intent, printed"):
+    with pytest.raises(VidsslError, match="form: expected one of intent, printed"):
         infomin_loss(a, b, form="maximise")
 
 
@@ -331,14 +331,14 @@ def test_view_synthesis_step_pushes_the_generated_view_away_unless_printed():
 
 
 def test_view_infomin_is_a_config_key_passed_to_the_method():
-    from vidssl.cli.build import build_method
-    from vidssl.cli.commands import load_run_config
     from vidssl.models import build_backbone
+    from vidssl.recipes.configs import load_run_config
+    from vidssl.recipes.pretrain import build_method
 
     cfg = load_run_config("sro_view_synthesis")
-    assert cfg.view.infomin == "intent"
-    printed = load_run_config("sro_view_synthesis", ["view.infomin=printed"])
-    method = build_method(printed.method, build_backbone("tiny", width=0.125), view=printed.view)
+    assert cfg.method.view.infomin == "intent"
+    printed = load_run_config("sro_view_synthesis", ["method.view.infomin=printed"])
+    method = build_method(printed, build_backbone("tiny", width=0.125))
     assert method.infomin == "printed"
-    with pytest.raises(VidsslError, match="view.infomin"):
-        load_run_config("sro_view_synthesis", ["view.infomin=pull"])
+    with pytest.raises(VidsslError, match="^method.view.infomin: expected one of intent, printed"):
+        load_run_config("sro_view_synthesis", ["method.view.infomin=pull"])

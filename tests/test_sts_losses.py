@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from vidssl.data.statistics import APPEARANCE_LABELS, motion_label_specs, pattern3_coordinates, two_d_targets
+from vidssl.data.statistics import APPEARANCE_LABELS, motion_label_specs, two_d_targets
 from vidssl.errors import VidsslError
 from vidssl.losses.sts import (
     STSClassificationLoss,
@@ -19,6 +19,7 @@ from vidssl.losses.sts import (
 )
 from vidssl.methods.sts import STS
 from vidssl.models import build_backbone
+from vidssl.ops.sts_grid import pattern3_coordinates
 
 # The class counts the paper and the authors' code give (written out, not read from the library).
 MOTION_CLASSES = (16, 8, 16, 8, 4, 8, 4, 8, 8, 8, 8, 8, 15, 15)
@@ -345,7 +346,7 @@ def test_regression_method_learns_a_fixed_batch():
 
 
 def test_bad_target_raises():
-    with pytest.raises(VidsslError, match="sts_target"):
+    with pytest.raises(VidsslError, match="^target: expected one of classification, regression_1d, regression_2d"):
         STS(build_backbone("tiny", width=0.125), target="regression_3d", clip_len=CLIP_LEN)
     with pytest.raises(VidsslError):
         STS(build_backbone("tiny", width=0.125), target="classification", clip_len=CLIP_LEN, motion_weight=-1)
@@ -361,7 +362,8 @@ TINY_STS = ["data.synth_per_class=2", "train.epochs=2", "train.batch_size=4", "t
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_sts_cpu_trains_on_synthmotion(target, tmp_path):
-    from vidssl.cli.commands import load_run_config, pretrain
+    from vidssl.recipes.configs import load_run_config
+    from vidssl.recipes.pretrain import pretrain
 
     cfg = load_run_config("sts_cpu", [*TINY_STS, f"method.sts_target={target}"])
     assert (cfg.method.name, cfg.method.sts_target, cfg.method.curriculum) == ("sts", target, "epoch")

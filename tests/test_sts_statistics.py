@@ -95,7 +95,7 @@ def spec_triangles(r: int, c: int, size: int = S) -> frozenset[int]:
 TRIANGLE_SECTORS = [(135, 180), (90, 135), (45, 90), (0, 45), (180, 225), (225, 270), (270, 315), (315, 360)]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def spec_masks(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(16, S, S), (4, S, S), (8, S, S) bool masks built pixel by pixel from the spec oracles."""
     p1, p2, p3 = (np.zeros((n, size, size), dtype=bool) for n in (16, 4, 8))

@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 from vidssl.data import synthmotion as sm
+from vidssl.data.synthmotion import layout
+from vidssl.data.video_writer import write_mp4
 from vidssl.errors import VidsslError
 
 TINY = dict(
@@ -130,7 +132,7 @@ def test_a_file_is_the_rendering_of_its_metadata_entry(tmp_path: Path) -> None:
 
 def test_keyframe_every_16_frames(tmp_path: Path) -> None:
     frames = np.random.default_rng(0).integers(0, 256, size=(40, 32, 48, 3), dtype=np.uint8)
-    sm.write_mp4(frames, tmp_path / "k.mp4", fps=25)
+    write_mp4(frames, tmp_path / "k.mp4", fps=25)
     with av.open(str(tmp_path / "k.mp4")) as container:
         keys = [i for i, frame in enumerate(container.decode(video=0)) if frame.key_frame]
     assert keys == [0, 16, 32]
@@ -555,7 +557,7 @@ def test_second_call_reuses_changed_arguments_are_refused_and_stale_data_regener
     some_video = next((out / "videos").rglob("*.mp4"))
     stamps = {p: p.stat().st_mtime_ns for p in (out / "metadata.json", some_video)}
     with monkeypatch.context() as patch:
-        patch.setattr(sm, "_render_all", lambda *_, **__: pytest.fail("a cached dataset was rendered again"))
+        patch.setattr(layout, "_render_all", lambda *_, **__: pytest.fail("a cached dataset was rendered again"))
         assert sm.generate_synthmotion(out, seed=1, workers=4, **TINY) == out  # workers are not an argument of the data
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     with pytest.raises(VidsslError, match="other settings .*seed 1 -> 2"):  # runs may read the videos there
@@ -574,10 +576,10 @@ def test_second_call_reuses_changed_arguments_are_refused_and_stale_data_regener
 
 def test_interrupted_generation_leaves_nothing_that_looks_complete(tmp_path: Path, monkeypatch) -> None:
     def killed(jobs, **_):
-        sm._render_and_write(jobs[0])
+        layout._render_and_write(jobs[0])
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(sm, "_render_all", killed)
+    monkeypatch.setattr(layout, "_render_all", killed)
     with pytest.raises(KeyboardInterrupt):
         sm.generate_synthmotion(tmp_path / "out", workers=1, **TINY)
     assert list(tmp_path.iterdir()) == []

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from vidssl.cli.commands import load_run_config, packaged_config_names
 from vidssl.data.pretext import TransRankSampler
 from vidssl.data.sampling import transform_indices
 from vidssl.data.transforms import ClipAugment
+from vidssl.recipes.configs import load_run_config, packaged_config_names
 
 CLIP_LEN = 16
 SPEEDS = {"0.5x": 0.5, "1x": 1, "2x": 2, "4x": 4, "rev": 1, "rev-2x": 2, "palindrome": 1, "shuffle": 1}

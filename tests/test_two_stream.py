@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from videofixtures import TINY_RUN_OVERRIDES, make_ucf101
 
+from videofixtures import TINY_RUN_OVERRIDES, make_ucf101
 from vidssl.data.datasets import VideoRecord
 from vidssl.data.transforms import EvalTransform, frames_for_modality, to_model_input
 from vidssl.errors import CorruptVideoError, VidsslError

@@ -8,7 +8,8 @@ from vidssl.eval.plots import plot_view_grid
 from vidssl.losses.view_synthesis import charbonnier, infomax_loss, infomin_loss, kl_loss, photometric_loss
 from vidssl.methods.view_synthesis import ViewSynthesis, denormalize_clip
 from vidssl.models import build_backbone
-from vidssl.models.view_synthesis import ClipVAE, FlowEstimator, warp, warp_next_to_current
+from vidssl.models.view_synthesis import ClipVAE, FlowEstimator
+from vidssl.ops.warp import warp, warp_next_to_current
 
 
 def test_charbonnier_is_sqrt_of_x_squared_plus_eps_squared():

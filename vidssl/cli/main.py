@@ -11,9 +11,7 @@ import sys
 from pathlib import Path
 
 from vidssl.errors import VidsslError
-
-# The protocols of `vidssl eval` (vidssl.cli.protocols.PROTOCOLS; listed here so --help needs no torch import).
-EVAL_PROTOCOLS = ("retrieval", "linear", "finetune", "semi", "sync", "order", "motion", "scenes", "similarity", "tsne")
+from vidssl.recipes.protocol_names import PROTOCOL_NAMES
 
 
 def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
@@ -98,8 +96,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=run_pretrain)
 
     p = sub.add_parser("eval", help="evaluate a pretrained backbone: eval_<protocol>.json and plots/")
-    p.add_argument("protocol", choices=list(EVAL_PROTOCOLS), help=", ".join(EVAL_PROTOCOLS))
-    p.add_argument("backbone", help="run folder or backbone.pt ('random' for a random init)")
+    p.add_argument("protocol", choices=list(PROTOCOL_NAMES), help=", ".join(PROTOCOL_NAMES))
+    p.add_argument("backbone", help="run folder, its backbone.pt or checkpoints/last.pt ('random' for a random init)")
     p.add_argument("--config", default=None, help="config for data/eval settings (default: the run's config.yaml)")
     p.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. eval.num_clips=5")
     p.add_argument("--out", default=None, help="folder for eval_<protocol>.json and plots/ (default: the run folder)")
@@ -207,8 +205,9 @@ def run_synth(args) -> int:
 
 
 def run_pretrain(args) -> int:
-    from vidssl.cli.commands import load_run_config, pretrain
     from vidssl.engine.distributed import cleanup, is_main
+    from vidssl.recipes.configs import load_run_config
+    from vidssl.recipes.pretrain import pretrain
 
     if args.resume and args.force:
         raise VidsslError("--resume and --force exclude each other: continue the run, or move it aside and start anew")
@@ -225,9 +224,9 @@ def run_pretrain(args) -> int:
 
 
 def run_eval(args) -> int:
-    from vidssl.cli.evaluate import evaluate_command
+    from vidssl.recipes.protocols.evaluate import evaluate_protocol
 
-    results = evaluate_command(
+    results = evaluate_protocol(
         args.protocol, args.backbone, config=args.config, overrides=args.overrides, out=args.out, fuse=args.fuse,
         data=args.data, fmt=args.format, annotations=args.annotations,
     )
@@ -236,9 +235,10 @@ def run_eval(args) -> int:
 
 
 def run_analyze_speediness(args) -> int:
-    from vidssl.cli.analyze import format_speediness_table, speediness_command
+    from vidssl.cli.analyze import format_speediness_table
+    from vidssl.recipes.analysis import speediness
 
-    summary = speediness_command(
+    summary = speediness(
         args.run_path, data=args.data, fmt=args.format, annotations=args.annotations, split=args.split,
         clips=args.clips, out=args.out, overrides=args.overrides,
     )
@@ -250,7 +250,7 @@ def run_analyze_speediness(args) -> int:
 
 
 def run_analyze_sts(args) -> int:
-    from vidssl.cli.analyze import sts_command
+    from vidssl.eval.analysis.sts_labels import draw_sts_labels as sts_command
 
     summary = sts_command(
         args.video, out=args.out, clips=args.clips, frames=args.frames, size=args.size, resize=tuple(args.resize),
@@ -267,10 +267,12 @@ def run_analyze_sts(args) -> int:
 
 
 def run_embed(args) -> int:
-    from vidssl.cli.embed import embed_command, format_embed_summary, partial_dir
+    from vidssl.cli.embed import format_embed_summary
+    from vidssl.eval.embed import partial_dir
+    from vidssl.recipes.embed import embed_folder
 
     try:
-        summary = embed_command(
+        summary = embed_folder(
             args.ckpt, args.videos_dir, out=args.out, layer=args.layer, clips=args.clips, frames=args.frames,
             size=args.size, config=args.config, overrides=args.overrides, chunk=args.chunk, force=args.force,
         )
@@ -283,9 +285,10 @@ def run_embed(args) -> int:
 
 
 def run_search(args) -> int:
-    from vidssl.cli.embed import format_search_table, search_command
+    from vidssl.cli.embed import format_search_table
+    from vidssl.recipes.embed import search_videos
 
-    summary = search_command(args.features, args.query, k=args.k, ckpt=args.ckpt, sheet=args.sheet)
+    summary = search_videos(args.features, args.query, k=args.k, ckpt=args.ckpt, sheet=args.sheet)
     print(format_search_table(summary))
     if summary["sheet"]:
         print(f"contact sheet: {summary['sheet']}")
@@ -293,9 +296,14 @@ def run_search(args) -> int:
 
 
 def run_quickstart(args) -> int:
-    from vidssl.cli.quickstart import quickstart
+    from vidssl.recipes.quickstart import quickstart, results_table, verdict
 
-    quickstart(args.out, config=args.config, overrides=args.overrides)
+    results = quickstart(args.out, config=args.config, overrides=args.overrides)
+    out = Path(args.out)
+    print()
+    print(results_table(results))
+    print(verdict(results))
+    print(f"\nwall time {results['wall_seconds']:.0f} s; report: {out / 'report.md'}; plots: {out / 'plots'}")
     return 0
 
 
@@ -314,9 +322,10 @@ def run_benchmark(args) -> int:
 
 
 def run_export(args) -> int:
-    from vidssl.cli.export import export_command, format_export_summary
+    from vidssl.cli.export import format_export_summary
+    from vidssl.recipes.export import export_backbone
 
-    summary = export_command(
+    summary = export_backbone(
         args.ckpt, to=args.to, out=args.out, frames=args.frames, size=args.size, num_classes=args.num_classes
     )
     print("\n".join(format_export_summary(summary)))
@@ -327,7 +336,7 @@ def run_info(args) -> int:
     import torch
 
     from vidssl import __version__
-    from vidssl.cli.commands import packaged_config_names
+    from vidssl.recipes.configs import packaged_config_names
 
     print(f"vidssl {__version__}, torch {torch.__version__}, cuda available: {torch.cuda.is_available()}")
     print("packaged configs: " + ", ".join(packaged_config_names()))

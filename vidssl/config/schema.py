@@ -1,8 +1,10 @@
-"""Typed configuration of a pretraining run and of the evaluation protocols.
+"""Typed configuration shared by every run: data, model, clip and evaluation sections.
 
 One YAML file per experiment (``configs/``) fills these dataclasses through
-:func:`vidssl.config.loading.from_dict`; the CLI is the only place that reads
-them and passes plain keyword arguments to the library's constructors. A
+:func:`vidssl.config.loading.from_dict`; each method's own section lives with its
+recipe (:mod:`vidssl.recipes`), and :class:`vidssl.recipes.RunConfig` puts them
+together. Only the recipes read configs; they pass plain keyword arguments to
+the library's constructors. A
 section with a ``validate(where)`` method is checked by ``from_dict`` as soon
 as it is built, so a bad value fails before any data is read.
 """
@@ -15,11 +17,9 @@ from typing import Any
 
 from vidssl.data.datasets import FORMATS
 from vidssl.data.sampling import FIT_RULES
-from vidssl.engine.trainer import TrainConfig
+from vidssl.errors import VidsslError
 from vidssl.eval.linear_probe import LinearProbeConfig
 from vidssl.eval.temporal import TemporalProbeConfig
-from vidssl.errors import VidsslError
-from vidssl.losses.view_synthesis import INFOMIN_FORMS
 
 
 def _key(where: str, name: str) -> str:
@@ -92,122 +92,6 @@ class ModelConfig:
 
 
 @dataclass
-class MethodConfig:
-    """The pretext task (``name``: ``transrank``, ``sro``, ``sro_view_synthesis``, ``vcop``, ``corp_m``, ``corp_f``, ``sts``).
-
-    ``transrank``: the temporal set, clips per video, deterministic/stochastic
-    assignment, ``rank`` (eq. 1), ``ce`` (eq. 2, TransCls) or ``none`` for the
-    temporal task, the margin m, an ``fc`` or ``mlp`` head per task, and the
-    spatial tasks of §4.3: aspect-ratio ranking (eq. 3, ``aspect: rank``) and
-    rotation (``rotation: cls | rank``), each weighted by λ in the total loss
-    (eq. 4; 0.5 in the paper).
-
-    ``sro`` (TCSVT 2021): n segments (``num_segments``, 2…5) of at least
-    ``min_segment_length`` frames at rates drawn from ``rate_range``; the order
-    task (``order``, an ``fc``/``mlp`` head of width ``head_hidden`` to n!
-    classes), the rate task (``rate``: ``regression`` — targets ``raw`` rates or
-    scaled to ``unit`` [0, 1] — or ``classification``, or ``none``) and the
-    MoCo branch (``contrast``: ``cosine``, ``shuffle`` similarity, or ``none``;
-    ``projection_dim``, ``queue_size``, ``key_momentum``, ``temperature``,
-    ``shuffle_bn``), weighted by λ₁, λ₂, λ₃ of eq. (17) (``order_weight``,
-    ``rate_weight``, ``contrast_weight``). ``view_synthesis``: ``none``,
-    ``stage`` (train the view generator first in ``RUN/view_synthesis``, see
-    the ``view`` section) or the path of a finished ``sro_view_synthesis`` run;
-    each key is then the query's synthesised view with ``view_probability``.
-    ``sro_view_synthesis`` trains that generator alone (§III-G).
-
-    ``corp_m`` / ``corp_f`` (ICCV 2021): ``num_clips`` K clips per video
-    (default 4 for corp_m, 2 for corp_f) at dilation ``clip.base_interval``;
-    a ``projection_depth``-layer projection of width ``projection_width`` to
-    ``projection_dim``; the relation module (``attention``, ``relation_heads``)
-    and an MLP (``relation_layers``, ``relation_hidden``; ``pair_classifier``
-    ``concat``, the paper's, or ``symmetric``, swap-equivariant); corp_m's ``task``
-    (the 3-way pair task or a 2-way ablation); corp_f's ``order`` (false =
-    InfoNCE alone, SimCLR/CVRL) and ``temperature`` (0.1 in the paper).
-
-    ``vcop`` (CVPR 2019, a baseline of SRO Table VIII): ``num_clips`` clips
-    (default 3) of ``clip.frames`` consecutive frames, ``clip_interval`` frames
-    apart, shown shuffled; the pairwise head (``head_hidden`` per pair,
-    ``head_dropout``) predicts the order among num_clips! classes.
-
-    ``sts`` (TPAMI 2021): ``clips`` ``fixed`` (every non-overlapping clip of
-    every video, the UCF101 protocol) or ``random`` (one random clip per video
-    per epoch, Kinetics); flow computed with ``flow`` (``dis_medium``,
-    ``dis_fast``, ``dis_ultrafast``, ``farneback``, ``tvl1``) or read from
-    ``flow_root`` (``<video name>/flow_x_00001.jpg`` …, quantised to
-    ±``flow_bound``); ``flow_cache`` keeps each clip's flow on disk (pays when
-    clips are fixed); ``dominant_colour`` ``bins`` (paper) or ``triplet``
-    (official code); ``colour_bins`` of the IoU histograms; the training
-    target ``sts_target`` (``classification``,
-    ``regression_1d``, ``regression_2d``) with λ_m, λ_a (``motion_weight``,
-    ``appearance_weight``); ``curriculum`` ``none``, ``epoch`` (the easier
-    half alone until epoch ``curriculum_epoch``) or ``plateau`` (until the
-    epoch loss stops improving by ``curriculum_min_delta`` for
-    ``curriculum_patience`` epochs)."""
-
-    name: str = "transrank"
-    transforms: tuple[str, ...] = ("1x", "2x", "rev")
-    num_clips: int | None = None
-    mode: str = "deterministic"
-    loss: str = "rank"
-    margin: float = 1.0
-    head: str = "mlp"
-    head_hidden: int = 128
-    aspect: str = "none"          # "none" | "rank" (eq. 3)
-    aspect_margin: float = 1.0
-    aspect_weight: float = 0.5   # λ of eq. (4)
-    rotation: str = "none"        # "none" | "cls" (eq. 2 over 4 rotations) | "rank" (eq. 1 over 4 rotations)
-    rotation_weight: float = 0.5  # λ of eq. (4)
-    # sro
-    num_segments: int = 3
-    min_segment_length: int = 3
-    rate_range: tuple[int, int] = (1, 8)
-    shuffle_segments: bool = True  # false (with one rate) = plain clips, the MoCo baseline
-    order: bool = True
-    rate: str = "regression"      # "regression" (eq. 7) | "classification" (Table V) | "none"
-    rate_target: str = "raw"      # "raw" rates | "unit": scaled to [0, 1] over rate_range
-    contrast: str = "shuffle"     # "shuffle" (Algorithm 1) | "cosine" | "none"
-    order_weight: float = 1.0     # λ1 of eq. (17)
-    rate_weight: float = 0.3      # λ2
-    contrast_weight: float = 1.0  # λ3
-    projection_dim: int = 128
-    queue_size: int = 4096
-    key_momentum: float = 0.999
-    temperature: float = 0.07
-    shuffle_bn: bool = True
-    view_synthesis: str = "none"  # "none" | "stage" | path of a sro_view_synthesis run
-    view_probability: float = 0.5
-    # vcop
-    clip_interval: int = 8        # frames between consecutive clips of a tuple
-    head_dropout: float = 0.5     # before the last layer of the pairwise order head
-    # corp_m, corp_f
-    task: str = "corp"            # corp_m: "corp" (3-way) | "order" | "contrast" (the 2-way ablations, Table 6a)
-    attention: str = "decoupling"  # "decoupling" (§3.4) | "mixed" (eq. 1)
-    relation_heads: int = 128     # h
-    relation_layers: int = 2      # layers of the MLP after the relation (Table 6d)
-    relation_hidden: int = 128
-    pair_classifier: str = "concat"  # "concat": the paper's plain MLP on the relation (eqs. 2, 4) | "symmetric"
-    projection_depth: int = 3     # §3.1: 3 layers
-    projection_width: int | None = None  # None: the backbone's feature size (2048 for R3D-50, as the paper)
-    # sts
-    sts_target: str = "classification"  # "classification" (eqs. 9-10) | "regression_1d" | "regression_2d" (eq. 8)
-    clips: str = "random"         # "fixed": non-overlapping clips of every video (UCF101) | "random" (Kinetics)
-    flow: str = "dis_medium"
-    flow_root: str | None = None  # pre-extracted flow frames, one folder per video (its file name without extension)
-    flow_bound: float = 20.0
-    flow_template: str = "flow_{}_{:05d}.jpg"
-    flow_cache: bool = False      # keep every clip's computed flow on disk (cache_dir/sts-flow)
-    dominant_colour: str = "bins"  # "bins" (paper §3.3) | "triplet" (official code)
-    colour_bins: int = 256        # histogram bins per channel of the colour-diversity IoU (eqs. 4-5)
-    motion_weight: float = 1.0    # lambda_m
-    appearance_weight: float = 0.1  # lambda_a
-    curriculum: str = "none"      # "none" | "epoch" | "plateau" (§3.4, eq. 7)
-    curriculum_epoch: int = 1
-    curriculum_patience: int = 2
-    curriculum_min_delta: float = 0.01
-
-
-@dataclass
 class ClipConfig:
     """Clip geometry and the clip-wise augmentations of TransRank §4.4."""
 
@@ -254,27 +138,6 @@ _CLIP_RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("saturation", lambda strength: strength >= 0, "a number >= 0"),
     ("hue", lambda shift: 0 <= shift <= 0.5, "a number in [0, 0.5]"),
 )
-
-
-@dataclass
-class ViewSynthesisConfig:
-    """The view-synthesis stage of SRO (§III-G): sizes of the VAE G and flow estimator O, the loss
-    weights, the info-min sign (``infomin``, eq. 16), and how long the stage trains (its optimiser
-    follows ``train`` otherwise)."""
-
-    epochs: int = 20
-    lr: float = 1e-3
-    vae_width: int = 16
-    latent_channels: int = 8
-    flow_width: int = 16
-    kl_weight: float = 1.0
-    infomax_weight: float = 1.0
-    infomin_weight: float = 1.0
-    photometric_weight: float = 1.0
-    infomin: str = "intent"  # eq. (16): "intent" minimises cos(f(x), f(x')) as the text says | "printed": -cos
-
-    def validate(self, where: str = "view") -> None:
-        _require(self.infomin in INFOMIN_FORMS, where, "infomin", self.infomin, f"one of {', '.join(INFOMIN_FORMS)}")
 
 
 @dataclass
@@ -421,16 +284,3 @@ _EVAL_RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("tsne_perplexity", *_POSITIVE),
     ("grid_queries", lambda count: count >= 0, "an integer >= 0"),
 )
-
-
-@dataclass
-class RunConfig:
-    """Everything one ``vidssl pretrain`` run needs."""
-
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    method: MethodConfig = field(default_factory=MethodConfig)
-    clip: ClipConfig = field(default_factory=ClipConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
-    view: ViewSynthesisConfig = field(default_factory=ViewSynthesisConfig)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from vidssl.checks import ArgumentError, check_choice
 from vidssl.data.video import VideoMeta, probe, probe_frames
 from vidssl.errors import CorruptVideoError, VidsslError
 from vidssl.fileio import write_json_atomic
@@ -174,7 +175,7 @@ def load_records(
     is kept).
     """
     if fmt not in _LISTERS:
-        raise VidsslError(f"unknown dataset format {fmt!r}; expected one of {', '.join(FORMATS)}")
+        raise ArgumentError("fmt", f"unknown dataset format {fmt!r}; expected one of {', '.join(FORMATS)}")
     if fmt == "folder" and annotations is not None:
         raise VidsslError(
             f"annotations={annotations}: the folder format has no split files (classes are the folders of the "
@@ -292,8 +293,8 @@ def _list_ucf101(root: Path, annotations: Path | None, *, split: str, split_id: 
     named like the file without its extension stands in for a missing file.
     """
     folder = _require_annotations(annotations, "ucf101", "a folder with classInd.txt and trainlist0N.txt")
-    _check_choice("split", split, ("train", "test"))
-    _check_choice("split_id", split_id, (1, 2, 3))
+    check_choice("split", split, ("train", "test"))
+    check_choice("split_id", split_id, (1, 2, 3))
     class_names = _read_class_index(folder / "classInd.txt")
     label_of = {name: label for label, name in enumerate(class_names)}
     split_file = folder / f"{split}list0{split_id}.txt"
@@ -349,8 +350,8 @@ def _list_hmdb51(root: Path, annotations: Path | None, *, split: str, split_id: 
     classes are sorted names, labels 0-based.
     """
     folder = _require_annotations(annotations, "hmdb51", "the folder of <class>_test_split1.txt files")
-    _check_choice("split", split, ("train", "test"))
-    _check_choice("split_id", split_id, (1, 2, 3))
+    check_choice("split", split, ("train", "test"))
+    check_choice("split_id", split_id, (1, 2, 3))
     suffix = f"_test_split{split_id}.txt"
     files = sorted(folder.glob(f"*{suffix}"))
     if not files:
@@ -380,7 +381,7 @@ def _list_kinetics(root: Path, annotations: Path | None, *, split: str, split_id
     has some) are reported as missing.
     """
     file = _require_annotations(annotations, "kinetics", "the CSV label,youtube_id,time_start,time_end,split")
-    _check_choice("split", split, ("train", "val", "validate", "test"))
+    check_choice("split", split, ("train", "val", "validate", "test"))
     wanted_split = _kinetics_split(split)
     required = [column for column in KINETICS_COLUMNS if column != "split" and (labelled or column != "label")]
     rows = list(_read_csv_rows(file, required, expected=",".join(KINETICS_COLUMNS)))
@@ -503,11 +504,6 @@ def _require_annotations(annotations: Path | None, fmt: str, what: str) -> Path:
     if annotations is None:
         raise VidsslError(f"format {fmt!r} needs annotations=<{what}>")
     return annotations
-
-
-def _check_choice(name: str, value: Any, choices: tuple) -> None:
-    if value not in choices:
-        raise VidsslError(f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}")
 
 
 def _numbered_lines(file: Path):
@@ -682,7 +678,7 @@ def warn_short_videos(records: Sequence[VideoRecord], clip_frames: int, short_vi
         filled = "looped from their start" if short_video == "loop" else "padded by repeating their last frame"
         warnings.warn(
             f"{len(lengths)} of {len(records)} videos are shorter than a clip of {clip_frames} frames "
-            f"(shortest: {min(lengths)} frames); their clips are {filled} (clip.short_video: {short_video})",
+            f"(shortest: {min(lengths)} frames); their clips are {filled} (short_video: {short_video})",
             stacklevel=2,
         )
     return len(lengths)

@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vidssl.checks import ArgumentError, check_choice
 from vidssl.errors import CorruptVideoError, VidsslError
 
 DIS_PRESETS = {
@@ -43,13 +44,14 @@ def tvl1_available() -> bool:
     return hasattr(cv2, "optflow") and hasattr(cv2.optflow, "DualTVL1OpticalFlow_create")
 
 
-def check_flow_method(method: str) -> str:
-    if method not in FLOW_METHODS:
-        raise VidsslError(f"method.flow: expected one of {', '.join(FLOW_METHODS)}, got {method!r}")
+def check_flow_method(method: str, name: str = "method") -> str:
+    """``method`` if it is one of :data:`FLOW_METHODS` that this OpenCV can run; errors name parameter ``name``."""
+    check_choice(name, method, FLOW_METHODS)
     if method == "tvl1" and not tvl1_available():
-        raise VidsslError(
-            "method.flow=tvl1: this OpenCV has no cv2.optflow (install opencv-contrib-python-headless), "
-            "or use dis_fast / farneback, or pre-extracted flow frames (method.flow_root)"
+        raise ArgumentError(
+            name,
+            "tvl1 needs cv2.optflow, which this OpenCV lacks (install opencv-contrib-python-headless), "
+            "or use dis_fast / farneback, or pre-extracted flow frames (flow_root)",
         )
     return method
 

@@ -22,6 +22,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from vidssl.checks import (
+    ArgumentError,
+    check_int_at_least,
+    check_int_range_pair,
+    check_positive,
+    check_positive_int,
+    check_range_pair,
+    is_finite_number,
+)
 from vidssl.errors import VidsslError
 
 TEMPORAL_TRANSFORMS: tuple[str, ...] = ("1x", "2x", "4x", "rev", "rev-2x", "palindrome", "shuffle")
@@ -46,11 +55,11 @@ _SPEEDS: dict[str, float] = {
 FIT_RULES: tuple[str, ...] = ("loop", "clamp")
 
 
-def check_transform_name(name: str) -> str:
-    """Return ``name`` if it is a known temporal transformation, else raise VidsslError."""
+def check_transform_name(name: str, parameter: str = "name") -> str:
+    """Return ``name`` if it is a known temporal transformation, else an ArgumentError naming ``parameter``."""
     if name not in _SPEEDS:
-        raise VidsslError(
-            f"unknown temporal transformation {name!r}; expected one of {', '.join(ALL_TRANSFORMS)}"
+        raise ArgumentError(
+            parameter, f"unknown temporal transformation {name!r}; expected one of {', '.join(ALL_TRANSFORMS)}"
         )
     return name
 
@@ -64,16 +73,10 @@ def speed_of(name: str) -> float:
     return _SPEEDS[check_transform_name(name)]
 
 
-def _check_positive_int(value: int, key: str) -> int:
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise VidsslError(f"{key} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def clip_span(clip_len: int, interval: int) -> int:
     """Number of source frames a clip covers: ``(clip_len − 1) · interval + 1``."""
-    clip_len = _check_positive_int(clip_len, "clip_len")
-    interval = _check_positive_int(interval, "interval")
+    clip_len = check_positive_int("clip_len", clip_len)
+    interval = check_positive_int("interval", interval)
     return (clip_len - 1) * interval + 1
 
 
@@ -91,12 +94,9 @@ def jittered_interval(
     [6.4, 9.6]. The floor of 1 keeps frames distinct: 0.5× (one frame per frame,
     footnote 4) takes [1, 1.2].
     """
-    low, high = jitter
-    if not 0 < low <= high:
-        raise VidsslError(f"jitter must be (low, high) with 0 < low <= high, got {jitter!r}")
-    base_interval = _check_positive_int(base_interval, "base_interval")
-    if not speed > 0:
-        raise VidsslError(f"speed must be > 0, got {speed!r}")
+    low, high = check_range_pair("jitter", jitter)
+    base_interval = check_positive_int("base_interval", base_interval)
+    check_positive("speed", speed)
     factor = rng.uniform(low, high) if high > low else low
     return max(1.0, base_interval * speed * float(factor))
 
@@ -108,17 +108,15 @@ def scaled_interval(speed: float, *, base_interval: int = 2, factor: float = 1.0
     TransRank footnote 4). Training clips are not rounded this way: their
     jittered interval stays fractional (:func:`jittered_interval`).
     """
-    base_interval = _check_positive_int(base_interval, "base_interval")
-    if not speed > 0:
-        raise VidsslError(f"speed must be > 0, got {speed!r}")
+    base_interval = check_positive_int("base_interval", base_interval)
+    check_positive("speed", speed)
     return max(1, int(np.floor(base_interval * speed * factor + 0.5)))
 
 
 def _check_interval(interval: float) -> float:
     """A frame interval is a real number >= 1 (fractional after jitter; below 1 frames would repeat)."""
-    is_number = isinstance(interval, (int, float, np.integer, np.floating)) and not isinstance(interval, bool)
-    if not (is_number and math.isfinite(interval) and interval >= 1):
-        raise VidsslError(f"interval must be a finite number >= 1, got {interval!r}")
+    if not (is_finite_number(interval) and interval >= 1):
+        raise ArgumentError("interval", f"expected a finite number >= 1, got {interval!r}")
     return float(interval)
 
 
@@ -133,7 +131,7 @@ def realised_span(clip_len: int, interval: float) -> int:
     Equals :func:`clip_span` for an integer interval; the same for every
     transformation, whose multipliers are always a permutation of ``0 … l−1``.
     """
-    clip_len = _check_positive_int(clip_len, "clip_len")
+    clip_len = check_positive_int("clip_len", clip_len)
     return int(rounded_positions(np.array([clip_len - 1]), interval)[0]) + 1
 
 
@@ -174,10 +172,9 @@ def transform_indices(
     length ``clip_len``.
     """
     check_transform_name(name)
-    clip_len = _check_positive_int(clip_len, "clip_len")
+    clip_len = check_positive_int("clip_len", clip_len)
     interval = _check_interval(interval)
-    if int(offset) != offset or offset < 0:
-        raise VidsslError(f"offset must be a non-negative integer, got {offset!r}")
+    offset = check_int_at_least("offset", offset, 0)
     steps = np.arange(clip_len, dtype=np.int64)
     if name.startswith("rev"):
         steps = steps[::-1]
@@ -204,11 +201,11 @@ def spread_offsets(num_frames: int, spans: Sequence[int], rng: np.random.Generat
     are clips, the empty segments fall back to the start of their segment
     (clamped to the range), so offsets may repeat.
     """
-    num_frames = _check_positive_int(num_frames, "num_frames")
+    num_frames = check_positive_int("num_frames", num_frames)
     num_clips = len(spans)
     offsets: list[int] = []
     for i, span in enumerate(spans):
-        span = _check_positive_int(span, "span")
+        span = check_positive_int("span", span)
         last_start = num_frames - span
         if last_start <= 0:
             offsets.append(0)
@@ -241,7 +238,7 @@ def fit_to_video(indices: np.ndarray, num_frames: int, rule: str = "loop") -> np
         return np.mod(indices, num_frames)
     if rule == "clamp":
         return np.clip(indices, 0, num_frames - 1)
-    raise VidsslError(f"short-video rule must be one of {', '.join(FIT_RULES)}, got {rule!r}")
+    raise ArgumentError("rule", f"expected one of {', '.join(FIT_RULES)}, got {rule!r}")
 
 
 def uniform_clip_starts(num_frames: int, *, clip_len: int, num_clips: int) -> np.ndarray:
@@ -255,9 +252,9 @@ def uniform_clip_starts(num_frames: int, *, clip_len: int, num_clips: int) -> np
     is evaluated in exact integer arithmetic, so float rounding in linspace
     cannot move a start down by one frame.
     """
-    num_frames = _check_positive_int(num_frames, "num_frames")
-    clip_len = _check_positive_int(clip_len, "clip_len")
-    num_clips = _check_positive_int(num_clips, "num_clips")
+    num_frames = check_positive_int("num_frames", num_frames)
+    clip_len = check_positive_int("clip_len", clip_len)
+    num_clips = check_positive_int("num_clips", num_clips)
     room = num_frames - clip_len
     if num_clips == 1 or room <= 0:
         return np.zeros(num_clips, dtype=np.int64)
@@ -272,9 +269,9 @@ def sliding_clip_starts(num_frames: int, *, clip_len: int, stride: int) -> np.nd
     stride=8``. A clip fits when ``start + clip_len <= num_frames``; a video
     shorter than one clip gives the single start 0 (``fit_to_video`` then loops it).
     """
-    num_frames = _check_positive_int(num_frames, "num_frames")
-    clip_len = _check_positive_int(clip_len, "clip_len")
-    stride = _check_positive_int(stride, "stride")
+    num_frames = check_positive_int("num_frames", num_frames)
+    clip_len = check_positive_int("clip_len", clip_len)
+    stride = check_positive_int("stride", stride)
     return np.arange(0, max(num_frames - clip_len, 0) + 1, stride, dtype=np.int64)
 
 
@@ -289,9 +286,9 @@ def random_segment_lengths(total: int, num_segments: int, *, min_length: int = 3
     Uniform over all such compositions (stars and bars: the ``total − n·min_length``
     spare frames are split by n − 1 cut points drawn without replacement).
     """
-    total = _check_positive_int(total, "clip_len")
-    num_segments = _check_positive_int(num_segments, "num_segments")
-    min_length = _check_positive_int(min_length, "min_length")
+    total = check_positive_int("total", total)
+    num_segments = check_positive_int("num_segments", num_segments)
+    min_length = check_positive_int("min_length", min_length)
     spare = total - num_segments * min_length
     if spare < 0:
         raise VidsslError(
@@ -320,7 +317,7 @@ def segment_indices_in_time_order(start: int, lengths: Sequence[int], rates: Seq
         raise VidsslError(f"segments need one rate per length, got lengths={list(lengths)} rates={list(rates)}")
     segments, first = [], int(start)
     for i, (length, rate) in enumerate(zip(lengths, rates)):
-        length, rate = _check_positive_int(length, "segment length"), _check_positive_int(rate, "segment rate")
+        length, rate = check_positive_int("lengths", length), check_positive_int("rates", rate)
         if i > 0:
             first = int(segments[-1][-1]) + rate
         segments.append(first + rate * np.arange(length, dtype=np.int64))
@@ -343,9 +340,9 @@ def permutation_index(order: Sequence[int]) -> int:
 
 def permutation_from_index(index: int, n: int) -> list[int]:
     """The permutation of 0..n−1 whose lexicographic rank is ``index`` (inverse of :func:`permutation_index`)."""
-    n = _check_positive_int(n, "n")
+    n = check_positive_int("n", n)
     if not 0 <= index < math.factorial(n):
-        raise VidsslError(f"permutation index must be in [0, {math.factorial(n)}) for n={n}, got {index}")
+        raise ArgumentError("index", f"expected a rank in [0, {math.factorial(n)}) for n={n}, got {index}")
     remaining, order = list(range(n)), []
     for position in range(n):
         block = math.factorial(n - 1 - position)
@@ -464,10 +461,8 @@ def sro_clip_indices(
     ``rates`` and ``lengths`` per shown position (the regression targets are
     the rates in the order the network sees them); ``order``; ``start``.
     """
-    low, high = (int(rate_range[0]), int(rate_range[1]))
-    if not 1 <= low <= high:
-        raise VidsslError(f"rate_range must be (low, high) integers with 1 <= low <= high, got {rate_range!r}")
-    num_frames = _check_positive_int(num_frames, "num_frames")
+    low, high = check_int_range_pair("rate_range", rate_range)
+    num_frames = check_positive_int("num_frames", num_frames)
     lengths = random_segment_lengths(clip_len, num_segments, min_length=min_length, rng=rng)
     rates = draw_fitting_rates(lengths, num_frames, rate_range=(low, high), rng=rng)
     if rates is None:  # the short-video rule
@@ -518,11 +513,10 @@ def vcop_tuple_indices(
     Returns ``indices`` (tuple_len, clip_len) in the shown order, ``order_label``,
     ``order`` and ``starts`` (the time-ordered clip starts).
     """
-    num_frames = _check_positive_int(num_frames, "num_frames")
-    clip_len = _check_positive_int(clip_len, "clip_len")
-    tuple_len = _check_positive_int(tuple_len, "tuple_len")
-    if isinstance(interval, bool) or int(interval) != interval or interval < 0:
-        raise VidsslError(f"method.clip_interval must be an integer >= 0, got {interval!r}")
+    num_frames = check_positive_int("num_frames", num_frames)
+    clip_len = check_positive_int("clip_len", clip_len)
+    tuple_len = check_positive_int("tuple_len", tuple_len)
+    interval = check_int_at_least("interval", interval, 0)
     spare = num_frames - tuple_len * clip_len
     if spare >= 0:
         gap = int(interval) if tuple_len == 1 else min(int(interval), spare // (tuple_len - 1))
@@ -546,9 +540,9 @@ def vcop_tuple_indices(
 
 def corp_min_offset(num_frames: int, *, clip_len: int, dilation: int, num_clips: int) -> float:
     """Equation (3): Δ = min(max((L − D·T) / K, 1), D·T), the smallest start-to-start distance of two clips."""
-    num_frames = _check_positive_int(num_frames, "num_frames")
-    span = _check_positive_int(clip_len, "clip_len") * _check_positive_int(dilation, "dilation")
-    num_clips = _check_positive_int(num_clips, "num_clips")
+    num_frames = check_positive_int("num_frames", num_frames)
+    span = check_positive_int("clip_len", clip_len) * check_positive_int("dilation", dilation)
+    num_clips = check_positive_int("num_clips", num_clips)
     return min(max((num_frames - span) / num_clips, 1.0), float(span))
 
 
@@ -596,7 +590,7 @@ def corp_clip_starts(
     a true temporal order (clips running past the end are clamped to the last
     frame by the sampler, never looped).
     """
-    num_clips = _check_positive_int(num_clips, "num_clips")
+    num_clips = check_positive_int("num_clips", num_clips)
     delta = corp_min_offset(num_frames, clip_len=clip_len, dilation=dilation, num_clips=num_clips)
     room = num_frames - clip_span(clip_len, dilation)
     if room >= 0:
@@ -614,8 +608,8 @@ def corp_clip_starts(
 
 def non_overlapping_clip_starts(num_frames: int, *, clip_len: int) -> np.ndarray:
     """Starts 0, T, 2T, … of every whole T-frame clip of a video; [0] when the video is shorter than one clip."""
-    num_frames = _check_positive_int(num_frames, "num_frames")
-    clip_len = _check_positive_int(clip_len, "clip_len")
+    num_frames = check_positive_int("num_frames", num_frames)
+    clip_len = check_positive_int("clip_len", clip_len)
     return np.arange(max(num_frames // clip_len, 1), dtype=np.int64) * clip_len
 
 

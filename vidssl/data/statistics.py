@@ -86,7 +86,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from vidssl.checks import ArgumentError, check_choice, is_integer
 from vidssl.errors import VidsslError
+from vidssl.ops.sts_grid import pattern3_coordinates
 
 NUM_ORIENTATIONS = 8
 NUM_COLOURS = 8
@@ -135,9 +137,10 @@ APPEARANCE_LABELS = appearance_label_specs()
 # ---------------------------------------------------------------------------
 
 
-def check_square_size(size: int) -> int:
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 8 or size % 8:
-        raise VidsslError(f"clip.size: STS patterns need a square crop whose side is a multiple of 8, got {size!r}")
+def check_square_size(size: int, name: str = "size") -> int:
+    """The crop side S as an int: the 4×4 blocks and the patterns' 8×8 atoms need a multiple of 8."""
+    if not is_integer(size) or size < 8 or size % 8:
+        raise ArgumentError(name, f"STS patterns need a square crop whose side is a multiple of 8, got {size!r}")
     return int(size)
 
 
@@ -325,10 +328,10 @@ def colour_codes(frames: np.ndarray) -> np.ndarray:
     return (4 * (~high[..., 2]) + 2 * high[..., 0] + high[..., 1]).astype(np.int64)
 
 
-def check_colour_bins(bins: int) -> int:
+def check_colour_bins(bins: int, name: str = "bins") -> int:
     """Histogram bins per channel: a power of two from 2 to 256 (each bin then spans 256 / bins values)."""
-    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or not 2 <= bins <= 256 or bins & (bins - 1):
-        raise VidsslError(f"method.colour_bins: expected a power of two from 2 to 256, got {bins!r}")
+    if not is_integer(bins) or not 2 <= bins <= 256 or bins & (bins - 1):
+        raise ArgumentError(name, f"expected a power of two from 2 to 256, got {bins!r}")
     return int(bins)
 
 
@@ -416,8 +419,7 @@ def appearance_statistics(
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[1] != frames.shape[2] or frames.dtype != np.uint8:
         raise VidsslError(f"frames: expected uint8 (T, S, S, 3), got {frames.dtype} {frames.shape}")
-    if dominant_colour not in DOMINANT_COLOUR_RULES:
-        raise VidsslError(f"dominant_colour: expected one of {DOMINANT_COLOUR_RULES}, got {dominant_colour!r}")
+    check_choice("dominant_colour", dominant_colour, DOMINANT_COLOUR_RULES)
     part = partition(frames.shape[1])
     iou = colour_iou(colour_histograms(frames, part, colour_bins))
     if dominant_colour == "bins":
@@ -481,17 +483,6 @@ def sts_statistics(
 # ---------------------------------------------------------------------------
 # 2D location labels (§3.5.2)
 # ---------------------------------------------------------------------------
-
-
-def pattern3_coordinates() -> np.ndarray:
-    """(8, 2) (row, col) of each triangle on a 4×2 grid: the quadrant's row, then the triangle's side.
-
-    The paper writes pattern-3 locations as 2D labels without giving the grid;
-    we place the eight triangles by their centroids: rows top→bottom (1–4 from
-    the triangles touching the top edge down to those touching the bottom),
-    columns left/right of the centre line.
-    """
-    return np.array([[2, 1], [1, 1], [1, 2], [2, 2], [3, 1], [4, 1], [4, 2], [3, 2]])
 
 
 def two_d_targets(motion: np.ndarray, appearance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

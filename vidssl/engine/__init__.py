@@ -1,10 +1,11 @@
 """Training engine: the ``fit`` loop, optimiser/schedule, atomic checkpoints, DDP helpers and logs.
 
-The engine sees a method only through ``training_step(batch) -> (loss, logs)``.
+The engine sees a method only through ``training_step(batch) -> (loss, logs)``
+(:class:`vidssl.contracts.Method`).
 """
 
 from vidssl.engine.checkpoint import load_checkpoint, save_checkpoint
-from vidssl.engine.distributed import DistInfo, all_gather_with_grad, barrier, cleanup, init_distributed, is_main
+from vidssl.engine.distributed import DistInfo, barrier, cleanup, init_distributed, is_main
 from vidssl.engine.optim import build_optimizer, build_scheduler
 from vidssl.engine.trainer import TrainConfig, fit, train_one_epoch
 
@@ -19,7 +20,6 @@ __all__ = [
     "DistInfo",
     "init_distributed",
     "is_main",
-    "all_gather_with_grad",
     "barrier",
     "cleanup",
 ]

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from vidssl.fileio import atomic_write
 from vidssl.errors import VidsslError
+from vidssl.fileio import atomic_write
 
 __all__ = [
     "save_checkpoint",

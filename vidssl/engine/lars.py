@@ -32,36 +32,26 @@ only numbers and booleans, so ``state_dict()`` loads with
 
 from __future__ import annotations
 
-import math
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 
+from vidssl.checks import ArgumentError, check_non_negative, check_number_in, check_positive
 from vidssl.errors import VidsslError
 
 __all__ = ["LARS"]
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _check_group_values(group: dict[str, Any]) -> None:
-    """Reject hyper-parameters LARS cannot step with, naming the config key they come from."""
-    lr, momentum, weight_decay = group["lr"], group["momentum"], group["weight_decay"]
-    trust, eps, adapt = group["trust_coefficient"], group["eps"], group["lars_adapt"]
-    if not (_is_number(lr) and lr > 0):
-        raise VidsslError(f"train.lr={lr!r}: expected a positive learning rate")
-    if not (_is_number(momentum) and 0 <= momentum < 1):
-        raise VidsslError(f"train.momentum={momentum!r}: LARS expects a momentum in [0, 1)")
-    if not (_is_number(weight_decay) and weight_decay >= 0):
-        raise VidsslError(f"train.weight_decay={weight_decay!r}: expected a number >= 0")
-    if not (_is_number(trust) and trust > 0):
-        raise VidsslError(f"train.lars_trust={trust!r}: expected a positive LARS trust coefficient")
-    if not (_is_number(eps) and eps >= 0):
-        raise VidsslError(f"LARS eps={eps!r}: expected a number >= 0")
-    if not isinstance(adapt, bool):
-        raise VidsslError(f"LARS lars_adapt={adapt!r}: expected true/false per parameter group")
+    """Reject hyper-parameters LARS cannot step with, naming the keyword argument (or group key) they come from."""
+    check_positive("lr", group["lr"], finite=True)
+    check_number_in("momentum", group["momentum"], 0, 1, high_open=True)
+    check_non_negative("weight_decay", group["weight_decay"], finite=True)
+    check_positive("trust_coefficient", group["trust_coefficient"], finite=True)
+    check_non_negative("eps", group["eps"], finite=True)
+    if not isinstance(group["lars_adapt"], bool):
+        raise ArgumentError("lars_adapt", f"expected true/false per parameter group, got {group['lars_adapt']!r}")
 
 
 class LARS(torch.optim.Optimizer):

@@ -21,36 +21,38 @@ iteration:
 
 Optional linear warm-up multiplies any of them by ``(step + 1) / warmup_steps``
 during the first ``warmup_steps`` iterations.
+
+The names accepted for ``train.optimizer``, ``train.lr_scaling`` and
+``train.schedule``, and the checks of their values, are in
+:mod:`vidssl.engine.train_config`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
+from vidssl.checks import config_keys
 from vidssl.engine.lars import LARS
+from vidssl.engine.train_config import (
+    LR_SCALINGS,
+    SCHEDULES,
+    TrainConfig,
+    check_optimizer_config,
+    check_schedule_config,
+)
 from vidssl.errors import VidsslError
 
-if TYPE_CHECKING:
-    from vidssl.engine.trainer import TrainConfig
-
 __all__ = [
-    "SCHEDULES",
-    "OPTIMIZERS",
-    "check_optimizer_config",
-    "check_schedule_config",
-    "LR_SCALINGS",
     "split_decay_parameters",
     "scaled_lr",
     "build_optimizer",
     "lr_factor",
     "build_scheduler",
 ]
-
-SCHEDULES = ("cosine", "multistep", "constant")
 
 _NORM_TYPES = (
     nn.modules.batchnorm._NormBase,  # BatchNorm*, SyncBatchNorm, InstanceNorm*
@@ -85,11 +87,7 @@ def split_decay_parameters(module: nn.Module, *, weight_decay: float) -> list[di
     return [group for group in groups if group["params"]]
 
 
-OPTIMIZERS = ("sgd", "adamw", "lars")
-LR_SCALINGS = ("none", "linear")
-
-
-def scaled_lr(cfg: "TrainConfig", *, world_size: int = 1) -> float:
+def scaled_lr(cfg: TrainConfig, *, world_size: int = 1) -> float:
     """The base lr: ``cfg.lr``, or ``cfg.lr × cfg.batch_size × world_size / 256`` with ``lr_scaling="linear"``."""
     if cfg.lr_scaling not in LR_SCALINGS:
         raise VidsslError(f"train.lr_scaling={cfg.lr_scaling!r}: expected one of {', '.join(LR_SCALINGS)}")
@@ -98,23 +96,7 @@ def scaled_lr(cfg: "TrainConfig", *, world_size: int = 1) -> float:
     return cfg.lr
 
 
-def check_optimizer_config(cfg: "TrainConfig") -> None:
-    """Reject an optimiser the run cannot build: unknown name or lr scaling, lr <= 0, negative momentum or decay."""
-    if cfg.optimizer not in OPTIMIZERS:
-        raise VidsslError(f"train.optimizer: expected one of {', '.join(OPTIMIZERS)}, got {cfg.optimizer!r}")
-    if cfg.lr_scaling not in LR_SCALINGS:
-        raise VidsslError(f"train.lr_scaling={cfg.lr_scaling!r}: expected one of {', '.join(LR_SCALINGS)}")
-    if not cfg.lr > 0:
-        raise VidsslError(f"train.lr={cfg.lr}: expected a positive learning rate")
-    if cfg.momentum < 0 or cfg.weight_decay < 0:
-        raise VidsslError(
-            f"train.momentum={cfg.momentum}, train.weight_decay={cfg.weight_decay}: expected values >= 0"
-        )
-    if cfg.nesterov and cfg.momentum == 0:
-        raise VidsslError("train.nesterov=true needs train.momentum > 0")
-
-
-def build_optimizer(method: nn.Module, cfg: "TrainConfig", *, world_size: int = 1) -> torch.optim.Optimizer:
+def build_optimizer(method: nn.Module, cfg: TrainConfig, *, world_size: int = 1) -> torch.optim.Optimizer:
     """SGD (momentum, optional Nesterov), AdamW or LARS over ``method``'s trainable parameters.
 
     Biases/norms get no weight decay (and, under LARS, no trust ratio). AdamW
@@ -139,8 +121,9 @@ def build_optimizer(method: nn.Module, cfg: "TrainConfig", *, world_size: int = 
         no_decay_ids = _no_decay_parameter_ids(method)
         for group in groups:  # weights get the trust ratio; biases/norms do not (SimCLR/CVRL)
             group["lars_adapt"] = id(group["params"][0]) not in no_decay_ids
-        return LARS(groups, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-                    trust_coefficient=cfg.lars_trust)
+        with config_keys("train", {"trust_coefficient": "lars_trust"}):
+            return LARS(groups, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                        trust_coefficient=cfg.lars_trust)
     return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
 
 
@@ -170,27 +153,7 @@ def lr_factor(
     return factor
 
 
-def check_schedule_config(cfg: "TrainConfig") -> None:
-    if cfg.schedule not in SCHEDULES:
-        raise VidsslError(f"train.schedule={cfg.schedule!r}: expected one of {', '.join(SCHEDULES)}")
-    if cfg.schedule == "multistep":
-        fractions = list(cfg.milestones)
-        if any(not 0 < f <= 1 for f in fractions) or fractions != sorted(fractions):
-            raise VidsslError(
-                f"train.milestones={tuple(fractions)}: expected increasing fractions of the epochs in (0, 1]"
-            )
-    if cfg.warmup_epochs < 0:
-        raise VidsslError(f"train.warmup_epochs={cfg.warmup_epochs}: expected >= 0")
-    if cfg.warmup_epochs > cfg.epochs:
-        raise VidsslError(f"train.warmup_epochs={cfg.warmup_epochs}: expected <= train.epochs={cfg.epochs}")
-    if not 0 <= cfg.warmup_fraction <= 1:
-        raise VidsslError(f"train.warmup_fraction={cfg.warmup_fraction}: expected a fraction of training in [0, 1]")
-    if cfg.warmup_fraction > 0 and cfg.warmup_epochs > 0:
-        raise VidsslError(f"train.warmup_epochs={cfg.warmup_epochs} and train.warmup_fraction={cfg.warmup_fraction}: "
-                          f"set one of them (the other to 0)")
-
-
-def warmup_steps_of(cfg: "TrainConfig", steps_per_epoch: int) -> int:
+def warmup_steps_of(cfg: TrainConfig, steps_per_epoch: int) -> int:
     """Warm-up length in steps: ``warmup_epochs`` epochs, or ``warmup_fraction`` of all ``epochs`` (so a preset
     whose paper says "the first 5 % epochs" keeps 5 % when its epochs are changed)."""
     if cfg.warmup_fraction > 0:
@@ -199,7 +162,7 @@ def warmup_steps_of(cfg: "TrainConfig", steps_per_epoch: int) -> int:
 
 
 def build_scheduler(
-    optimizer: torch.optim.Optimizer, cfg: "TrainConfig", steps_per_epoch: int
+    optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int
 ) -> torch.optim.lr_scheduler.LambdaLR:
     """A ``LambdaLR`` to be stepped after every optimiser step (see :func:`lr_factor`)."""
     check_schedule_config(cfg)

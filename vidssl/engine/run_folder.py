@@ -15,8 +15,9 @@ plain nested dicts, so this module knows nothing of the config classes.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from vidssl.errors import OutputError
 
@@ -80,11 +81,12 @@ def is_resumable_key(key: str) -> bool:
 
 
 def config_changes(saved: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
-    """``(key, saved value, new value)`` for every key that differs and may not change on resume."""
+    """``(key, saved value, new value)`` for every key that differs and may not change on resume; a change
+    of ``method.name`` first (each method has its own keys, which then all differ)."""
     old_flat, new_flat = flatten(saved), flatten(new)
     missing = object()
     changes = []
-    for key in sorted(set(old_flat) | set(new_flat)):
+    for key in sorted(set(old_flat) | set(new_flat), key=lambda key: (key != "method.name", key)):
         old, value = old_flat.get(key, missing), new_flat.get(key, missing)
         if old != value and not is_resumable_key(key):
             changes.append((key, None if old is missing else old, None if value is missing else value))

@@ -28,9 +28,10 @@ import math
 import os
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -48,7 +49,8 @@ from vidssl.engine.checkpoint import (
 )
 from vidssl.engine.distributed import DistInfo, init_distributed
 from vidssl.engine.logging import MetricsLogger, RunningMeans, as_float, format_epoch_summary
-from vidssl.engine.optim import build_optimizer, build_scheduler, check_optimizer_config, check_schedule_config
+from vidssl.engine.optim import build_optimizer, build_scheduler
+from vidssl.engine.train_config import AMP_DTYPES, TrainConfig, check_train_config
 from vidssl.errors import OutputError, VidsslError
 from vidssl.progress import progress_bar
 
@@ -63,63 +65,6 @@ __all__ = [
     "derive_seed",
     "seed_everything",
 ]
-
-AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-@dataclass
-class TrainConfig:
-    """Everything the training loop needs; built from the YAML ``train:`` section by ``vidssl.config``."""
-
-    epochs: int = 10
-    batch_size: int = 8  # per process
-    lr: float = 0.1
-    lr_scaling: str = "none"  # "none" | "linear": lr x batch_size x world size / 256 (CORP §4.1: lr 1.0)
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    nesterov: bool = False
-    optimizer: str = "sgd"         # "sgd" (the papers) | "adamw" (momentum -> beta1; faster on short CPU runs)
-                                   # | "lars" (CORP; see vidssl.engine.lars)
-    lars_trust: float = 0.001  # LARS trust coefficient eta (You et al. 2017; SimCLR's default)
-    schedule: str = "cosine"  # "cosine" | "multistep" | "constant"
-    milestones: tuple[float, ...] = (0.6, 0.8)  # fractions of the epochs (TransRank App. C.1: x0.1 at 3/5, 4/5)
-    gamma: float = 0.1
-    warmup_epochs: float = 0.0  # linear warm-up, in epochs
-    warmup_fraction: float = 0.0  # or as a fraction of all steps (CORP §4.1: "the first 5% epochs"), kept by longer runs
-    workers: int = 2
-    device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:1"
-    amp: bool = False  # autocast; fp32 is the CPU default (bf16 on CPU gave NaN/1e35 intermittently)
-    amp_dtype: str = "bf16"  # "bf16" | "fp16" (fp16 uses GradScaler)
-    sync_bn: bool = True  # convert BN to SyncBN under DDP (CUDA only)
-    seed: int = 0
-    grad_clip: float | None = None
-    log_every: int = 10  # steps
-    progress: bool = True
-    checkpoint_every: int = 1  # epochs
-    deterministic: bool = False  # torch.use_deterministic_algorithms + one intra-op thread
-
-    def validate(self, where: str = "train") -> None:
-        """Every value the loop, the optimiser and the schedule need, checked when the config is read, so a bad
-        value stops a run before its folder is touched (``from_dict`` calls this)."""
-        check_train_config(self)
-        check_optimizer_config(self)
-        check_schedule_config(self)
-
-
-def check_train_config(cfg: TrainConfig) -> None:
-    """Reject values the loop cannot run with (schedule values are checked by ``build_scheduler``)."""
-    positive = {"epochs": cfg.epochs, "batch_size": cfg.batch_size, "log_every": cfg.log_every,
-                "checkpoint_every": cfg.checkpoint_every}
-    for key, value in positive.items():
-        if not isinstance(value, int) or value < 1:
-            raise VidsslError(f"train.{key}={value!r}: expected a positive integer")
-    if not isinstance(cfg.workers, int) or cfg.workers < 0:
-        raise VidsslError(f"train.workers={cfg.workers!r}: expected an integer >= 0")
-    if cfg.amp_dtype not in AMP_DTYPES:
-        raise VidsslError(f"train.amp_dtype={cfg.amp_dtype!r}: expected one of {', '.join(AMP_DTYPES)}")
-    if cfg.grad_clip is not None and not cfg.grad_clip > 0:
-        raise VidsslError(f"train.grad_clip={cfg.grad_clip!r}: expected a positive number or null")
-
 
 class _StepModule(nn.Module):
     """Wraps a method so that its ``training_step`` is the ``forward`` DDP hooks into.

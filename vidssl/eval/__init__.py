@@ -3,7 +3,11 @@
 - :mod:`vidssl.eval.features`: N clips per video → per-video features at any tap.
 - :mod:`vidssl.eval.retrieval`: cosine top-k retrieval recall (R@k), one or two modalities.
 - :mod:`vidssl.eval.finetune`: new classifier on a copy of the backbone; clip and video accuracy; stream fusion.
-- :mod:`vidssl.eval.plots`: PNG figures of curves, recalls and accuracies.
+
+The other protocols (linear probe, temporal tasks, action similarity, dynamic
+scenes, speediness, feature maps) are imported from their modules, and so are
+the figures: :mod:`vidssl.eval.plots` needs matplotlib, which importing this
+package never loads.
 """
 
 from vidssl.eval.features import EvalClips, EvalClipSampler, Features, extract_features
@@ -16,7 +20,6 @@ from vidssl.eval.finetune import (
     fused_video_accuracy,
     label_subset,
 )
-from vidssl.eval.plots import plot_accuracy_bars, plot_curves, plot_recall_bars
 from vidssl.eval.retrieval import (
     evaluate_retrieval,
     evaluate_retrieval_streams,
@@ -39,9 +42,6 @@ __all__ = [
     "finetune",
     "fused_video_accuracy",
     "label_subset",
-    "plot_accuracy_bars",
-    "plot_curves",
-    "plot_recall_bars",
     "retrieval_recall",
     "retrieval_recall_multi",
     "similarity_topk",

@@ -29,17 +29,8 @@ ReLU features it is the plain square root):
 On L2-normalised vectors ``dot`` equals ``cosine``; the redundant column is
 kept so there are 12 per layer as in STS (a linear SVM is unaffected).
 
-**Files** (:func:`read_aslan_pairs`), this project's definition: an
-annotations folder holding ``split1.txt`` … ``split10.txt`` (or zero-padded
-``split01.txt``; both spellings of one split is an error), one pair per line,
-whitespace separated ``<video_a> <video_b> <label>`` with label 1 = same
-action, 0 or -1 = not same; ``#`` starts a comment, blank lines are ignored. A
-video token made only of digits is a 1-based index into ``names.txt`` in the
-same folder (one video path, relative to the videos root, per non-blank,
-non-comment line; ASLAN ships numbered videos with a names list); any other
-token is a path relative to the videos root. A listed ``x.avi`` that is absent
-may be a frame folder ``x/`` (as in :mod:`vidssl.data.datasets`). Split ``k``
-is fold ``k − 1``.
+**Files**: the View-2 split files are read by :func:`vidssl.data.aslan.read_aslan_pairs`;
+:func:`pairs_from_labels` draws pairs of the same form from any labelled dataset.
 
 **Protocol** (:func:`ten_fold_svm`): for each fold, columns are z-scored with
 the mean and std of the other folds' pairs only (a column constant there is
@@ -54,23 +45,23 @@ the SVM decision values pooled over the held-out folds.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from vidssl.data.synthmotion import write_mp4
+from vidssl.data.aslan import (
+    NUM_SPLITS,
+    AslanPairs,
+    read_aslan_pairs,  # noqa: F401  (kept for recipes.protocols.runners, which calls it here)
+)
 from vidssl.errors import VidsslError
 
-NUM_SPLITS = 10
-NAMES_FILE = "names.txt"
 BASE_MEASURES = ("dot", "l1", "euclidean", "chi2", "intersection", "cosine")
 MEASURE_NAMES = BASE_MEASURES + tuple(f"sqrt_{name}" for name in BASE_MEASURES)
 """The 12 columns of :func:`pair_measures`: six measures on the vectors, then on their signed square roots."""
 ROC_POINTS = 200
-_SAME_LABELS = {"1": True, "0": False, "-1": False}
 _NAMES_SHOWN = 3
 
 
@@ -115,129 +106,6 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
-
-
-# ---------------------------------------------------------------------------
-# Reading the pairs
-# ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AslanPairs:
-    """The View-2 pairs: ``videos`` (V,) unique absolute paths, sorted; ``pairs`` int64 (P, 2) indices into
-    ``videos``; ``same`` bool (P,); ``fold`` int64 (P,) in 0..9 (split file k is fold k − 1)."""
-
-    videos: list[str]
-    pairs: np.ndarray
-    same: np.ndarray
-    fold: np.ndarray
-
-
-def split_files(annotations: Path) -> list[Path]:
-    """``split1.txt`` … ``split10.txt`` (or ``split01.txt`` …) of an annotations folder, in split order."""
-    annotations = Path(annotations)
-    if not annotations.is_dir():
-        raise VidsslError(f"{annotations}: ASLAN annotations must be a folder holding split1.txt ... split10.txt")
-    files = []
-    for k in range(1, NUM_SPLITS + 1):
-        found = [annotations / name for name in dict.fromkeys((f"split{k}.txt", f"split{k:02d}.txt"))
-                 if (annotations / name).is_file()]
-        if not found:
-            raise VidsslError(f"{annotations}: missing split{k}.txt (ASLAN View-2 has 10 splits)")
-        if len(found) > 1:
-            raise VidsslError(f"{annotations}: split {k} is given twice ({found[0].name} and {found[1].name})")
-        files.append(found[0])
-    return files
-
-
-def _content_lines(file: Path) -> Iterator[tuple[int, str]]:
-    """(1-based line number, text without comment) of each line that holds something."""
-    try:
-        text = file.read_text(encoding="utf-8-sig")
-    except OSError as err:
-        raise VidsslError(f"{file}: cannot read ({err})") from err
-    for line_number, line in enumerate(text.splitlines(), start=1):
-        content = line.split("#", 1)[0].strip()
-        if content:
-            yield line_number, content
-
-
-def read_names(file: Path) -> list[str]:
-    """The video paths of a names file, entry i (0-based) on the i-th non-blank, non-comment line."""
-    return [content for _, content in _content_lines(file)]
-
-
-def _video_of(token: str, names: list[str] | None, file: Path, line_number: int) -> str:
-    """The relative video path a pair token stands for: a names.txt entry (digits) or the token itself."""
-    if not (token.isascii() and token.isdigit()):
-        return token
-    if names is None:
-        names_file = file.parent / NAMES_FILE
-        raise VidsslError(f"{file}:{line_number}: video {token!r} is an index but {names_file} is missing")
-    index = int(token)
-    if not 1 <= index <= len(names):
-        raise VidsslError(f"{file}:{line_number}: video index {index} is outside 1..{len(names)} of {NAMES_FILE}")
-    return names[index - 1]
-
-
-def _parse_pair(content: str, names: list[str] | None, file: Path, line_number: int) -> tuple[str, str, bool]:
-    fields = content.split()
-    if len(fields) != 3:
-        raise VidsslError(f"{file}:{line_number}: expected '<video_a> <video_b> <label>', got {content!r}")
-    if fields[2] not in _SAME_LABELS:
-        raise VidsslError(f"{file}:{line_number}: label must be 1 (same) or 0/-1 (not same), got {fields[2]!r}")
-    video_a = _video_of(fields[0], names, file, line_number)
-    video_b = _video_of(fields[1], names, file, line_number)
-    if os.path.normpath(video_a) == os.path.normpath(video_b):
-        raise VidsslError(f"{file}:{line_number}: pair compares {video_a!r} with itself")
-    return video_a, video_b, _SAME_LABELS[fields[2]]
-
-
-def _resolve(root: Path, relative: str) -> Path | None:
-    """The video file under ``root``, or the frame folder named like it without extension; None if neither."""
-    path = root / relative
-    if path.exists():
-        return path.resolve()
-    folder = path.with_suffix("")
-    return folder.resolve() if folder != path and folder.is_dir() else None
-
-
-def read_aslan_pairs(annotations: Path, root: Path) -> AslanPairs:
-    """Read the 10 View-2 split files of ``annotations`` (module docstring) with videos under ``root``.
-
-    Raises:
-        VidsslError: missing folder or split, malformed line or label, bad
-            index (message names file:line), or listed videos that do not exist
-            (one error with their count and the first few).
-    """
-    annotations, root = Path(annotations).expanduser(), Path(root).expanduser()
-    if not root.is_dir():
-        raise VidsslError(f"{root}: ASLAN videos root does not exist")
-    files = split_files(annotations)
-    names_file = annotations / NAMES_FILE
-    names = read_names(names_file) if names_file.is_file() else None
-    listed = []
-    for fold, file in enumerate(files):
-        rows = [_parse_pair(content, names, file, number) for number, content in _content_lines(file)]
-        if not rows:
-            raise VidsslError(f"{file}: no pairs")
-        listed.extend((video_a, video_b, same, fold) for video_a, video_b, same in rows)
-    resolved = {relative: _resolve(root, relative) for row in listed for relative in row[:2]}
-    missing = sorted(relative for relative, path in resolved.items() if path is None)
-    if missing:
-        shown = ", ".join(missing[:_NAMES_SHOWN]) + (", ..." if len(missing) > _NAMES_SHOWN else "")
-        raise VidsslError(f"{annotations}: {len(missing)} of {len(resolved)} listed videos do not exist under {root}: "
-                          f"{shown}")
-    videos = sorted({str(path) for path in resolved.values()})
-    position = {video: index for index, video in enumerate(videos)}
-    pairs = np.array([[position[str(resolved[a])], position[str(resolved[b])]] for a, b, _, _ in listed],
-                     dtype=np.int64)
-    return AslanPairs(
-        videos=videos,
-        pairs=pairs,
-        same=np.array([row[2] for row in listed], dtype=bool),
-        fold=np.array([row[3] for row in listed], dtype=np.int64),
-    )
 
 
 # ---------------------------------------------------------------------------
@@ -369,89 +237,6 @@ def action_similarity(by_layer: dict[str, np.ndarray], pairs: AslanPairs, *, C: 
         alone = ten_fold_svm(x[:, 12 * column: 12 * (column + 1)], pairs.same, pairs.fold, C=C)
         result["layers"][name] = {"accuracy": alone["accuracy"], "std": alone["std"], "auc": alone["auc"]}
     return result
-
-
-# ---------------------------------------------------------------------------
-# A tiny dataset in the layout above
-# ---------------------------------------------------------------------------
-
-
-def _tiny_video(path: Path, class_index: int, video_index: int) -> None:
-    """20 frames at 32×32: a square whose colour and motion depend on the class, its start on the video."""
-    rng = np.random.default_rng([class_index, video_index])
-    colour = np.array([(70 * class_index) % 256, (150 + 40 * class_index) % 256, 200], dtype=np.uint8)
-    angle = 2.0 * np.pi * ((0.38 * class_index) % 1.0)
-    start = rng.uniform(8, 24, size=2)
-    frames = np.full((20, 32, 32, 3), 16, dtype=np.uint8)
-    for t in range(20):
-        x, y = (start + t * 0.8 * np.array([np.cos(angle), np.sin(angle)])) % 28
-        frames[t, int(y): int(y) + 6, int(x): int(x) + 6] = colour
-    write_mp4(frames, path, fps=25)
-
-
-def _class_groups(num_classes: int) -> list[np.ndarray]:
-    """Classes split into up to 10 groups of at least two; fold k uses group k % len(groups)."""
-    groups = min(NUM_SPLITS, num_classes // 2)
-    return np.array_split(np.arange(num_classes), groups)
-
-
-def _fold_pairs(group: np.ndarray, videos_per_class: int, half: int, rng: np.random.Generator):
-    """``half`` same and ``half`` not-same (video a, video b) pairs of (class, video) drawn from ``group``."""
-    same = [((c, i), (c, j)) for c in group for i in range(videos_per_class) for j in range(i + 1, videos_per_class)]
-    other = [((c, i), (d, j)) for c in group for d in group if c < d
-             for i in range(videos_per_class) for j in range(videos_per_class)]
-    if half > min(len(same), len(other)):
-        raise VidsslError(f"ASLAN fixture: classes {group.tolist()} allow only {min(len(same), len(other))} same and "
-                          f"not-same pairs each, asked for {half}")
-    picked_same = [same[i] for i in rng.choice(len(same), half, replace=False)]
-    picked_other = [other[i] for i in rng.choice(len(other), half, replace=False)]
-    return picked_same, picked_other
-
-
-def write_aslan_fixture(
-    root: Path,
-    *,
-    num_classes: int,
-    videos_per_class: int,
-    pairs_per_fold: int,
-    seed: int,
-    make_video: Callable[[Path, int, int], None] | None = None,
-) -> tuple[Path, Path]:
-    """Write a tiny dataset in the layout of :func:`read_aslan_pairs`; returns (videos root, annotations folder).
-
-    Videos are ``videos/class<cc>/class<cc>_v<vv>.mp4``, written by
-    ``make_video(path, class_index, video_index)`` (default: 20 frames at
-    32×32 via :func:`vidssl.data.synthmotion.write_mp4`). ``annotations`` holds
-    ``names.txt`` and ``split1.txt`` … ``split10.txt`` with
-    ``pairs_per_fold / 2`` same and not-same pairs as names.txt indices. The
-    classes are split into groups of at least two and fold k draws only from
-    group k % groups, so folds see disjoint classes when there are at least
-    20 (ASLAN's never-before-seen actions).
-    """
-    if num_classes < 2 or videos_per_class < 2:
-        raise VidsslError(f"ASLAN fixture: need at least 2 classes and 2 videos per class, got {num_classes}, "
-                          f"{videos_per_class}")
-    if pairs_per_fold < 2 or pairs_per_fold % 2:
-        raise VidsslError(f"ASLAN fixture: pairs_per_fold must be a positive even number, got {pairs_per_fold}")
-    make_video = make_video or _tiny_video
-    root = Path(root)
-    videos, annotations = root / "videos", root / "annotations"
-    annotations.mkdir(parents=True, exist_ok=True)
-    names = {}
-    for c in range(num_classes):
-        (videos / f"class{c:02d}").mkdir(parents=True, exist_ok=True)
-        for v in range(videos_per_class):
-            relative = f"class{c:02d}/class{c:02d}_v{v:02d}.mp4"
-            make_video(videos / relative, c, v)
-            names[(c, v)] = len(names) + 1
-    (annotations / NAMES_FILE).write_text("".join(f"class{c:02d}/class{c:02d}_v{v:02d}.mp4\n" for c, v in names))
-    rng = np.random.default_rng(seed)
-    groups = _class_groups(num_classes)
-    for k in range(NUM_SPLITS):
-        same, other = _fold_pairs(groups[k % len(groups)], videos_per_class, pairs_per_fold // 2, rng)
-        lines = [f"{names[a]} {names[b]} {label}\n" for pairs, label in ((same, 1), (other, 0)) for a, b in pairs]
-        (annotations / f"split{k + 1}.txt").write_text("".join(lines))
-    return videos, annotations
 
 
 # ---------------------------------------------------------------------------

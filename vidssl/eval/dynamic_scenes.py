@@ -37,6 +37,7 @@ from collections.abc import Mapping
 import numpy as np
 from sklearn.svm import SVC
 
+from vidssl.checks import check_positive
 from vidssl.errors import VidsslError
 from vidssl.progress import progress_bar
 
@@ -97,7 +98,7 @@ def dynamic_scene_recognition(
 def _leave_one_out(features: np.ndarray, labels: np.ndarray, *, C: float, progress: bool, desc: str) -> dict:
     features = _check_features(features)
     labels = _check_labels(labels, len(features))
-    C = _check_penalty(C)
+    C = check_positive("C", C, finite=True)
     _check_every_fold_has_two_classes(labels)
     gram = features @ features.T
     predictions = np.empty(len(labels), dtype=np.int64)
@@ -148,12 +149,6 @@ def _check_labels(labels: np.ndarray, num_videos: int) -> np.ndarray:
     if not np.issubdtype(labels.dtype, np.integer) or (labels < 0).any():
         raise VidsslError(f"labels: expected class indices >= 0, got dtype {labels.dtype} (min {labels.min()})")
     return labels.astype(np.int64)
-
-
-def _check_penalty(C: float) -> float:
-    if isinstance(C, bool) or not isinstance(C, (int, float, np.number)) or not np.isfinite(C) or C <= 0:
-        raise VidsslError(f"C: expected a finite number > 0, got {C!r}")
-    return float(C)
 
 
 def _check_every_fold_has_two_classes(labels: np.ndarray) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from vidssl.checks import ArgumentError, check_positive, is_int_at_least
 from vidssl.errors import VidsslError
 
 MIN_POINTS = 4  # t-SNE needs a perplexity below N/3, and at least one
@@ -56,8 +57,7 @@ def _check_labels(labels: Any, n: int, what: str) -> np.ndarray:
 
 def _perplexity_for(n: int, perplexity: float) -> float:
     """``perplexity`` if below (N − 1)/3, else (N − 1)/3 with a warning (sklearn needs it below N)."""
-    if not perplexity > 0:
-        raise VidsslError(f"tsne: perplexity must be positive, got {perplexity}")
+    check_positive("perplexity", perplexity)
     limit = (n - 1) / 3.0
     if perplexity <= limit:
         return float(perplexity)
@@ -98,10 +98,10 @@ def tsne_embedding(
     from threadpoolctl import threadpool_limits
 
     x = _check_features(features, "tsne")
-    if pca_dim is not None and pca_dim < 2:
-        raise VidsslError(f"tsne: pca_dim must be at least 2 (or None), got {pca_dim}")
-    if threads is not None and threads < 1:
-        raise VidsslError(f"tsne: threads must be at least 1 (or None), got {threads}")
+    if pca_dim is not None and not is_int_at_least(pca_dim, 2):
+        raise ArgumentError("pca_dim", f"expected an integer >= 2 (or None), got {pca_dim!r}")
+    if threads is not None and not is_int_at_least(threads, 1):
+        raise ArgumentError("threads", f"expected an integer >= 1 (or None), got {threads!r}")
     used = _perplexity_for(len(x), perplexity)
     reduced = _preprocess(x, pca_dim, seed)
     tsne = TSNE(n_components=2, perplexity=used, init="pca", learning_rate="auto", random_state=seed)
@@ -122,8 +122,8 @@ def neighbourhood_agreement(embedding: np.ndarray, labels: np.ndarray, k: int = 
         raise VidsslError(f"neighbourhood agreement: expected finite points (N ≥ 2, d), got shape {points.shape}")
     y = _check_labels(labels, len(points), "neighbourhood agreement")
     if not 1 <= k < len(points):
-        raise VidsslError(f"neighbourhood agreement: k must be in [1, {len(points) - 1}] for {len(points)} points, "
-                          f"got {k}")
+        raise ArgumentError("k", f"expected a number of neighbours in [1, {len(points) - 1}] for {len(points)} points, "
+                                 f"got {k}")
     neighbours = NearestNeighbors(n_neighbors=k).fit(points).kneighbors(return_distance=False)
     return float((y[neighbours] == y[:, None]).mean())
 

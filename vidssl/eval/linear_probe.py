@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidssl.checks import check_choice, config_keys, is_positive_int
 from vidssl.data.datasets import VideoRecord
 from vidssl.data.transforms import check_modality
 from vidssl.errors import VidsslError
@@ -51,25 +52,17 @@ class LinearProbeConfig:
     def validate(self, where: str = "eval.linear") -> None:
         """Reject values the probe cannot train with, naming ``where.<key>`` and the value."""
         check_fields(self, where, (
-            ("epochs", positive_int, "a positive integer"),
-            ("batch_size", positive_int, "a positive integer"),
+            ("epochs", is_positive_int, "a positive integer"),
+            ("batch_size", is_positive_int, "a positive integer"),
             ("lr", lambda lr: lr > 0, "a number > 0"),
             ("momentum", lambda momentum: 0 <= momentum < 1, "a number in [0, 1)"),
             ("weight_decay", lambda decay: decay >= 0, "a number >= 0"),
         ))
-        check_mode(self.mode)
+        with config_keys(where):
+            check_choice("mode", self.mode, MODES)
 
 
 MODES = ("features", "end_to_end")
-
-
-def check_mode(mode: str) -> None:
-    if mode not in MODES:
-        raise VidsslError(f"eval.linear.mode: expected one of {', '.join(MODES)}, got {mode!r}")
-
-
-def positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def check_fields(section: Any, where: str, rules: Sequence[tuple[str, Any, str]]) -> None:

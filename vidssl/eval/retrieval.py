@@ -48,6 +48,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vidssl.checks import ArgumentError, check_positive_int
 from vidssl.errors import VidsslError
 from vidssl.eval.features import EvalClips, Features, extract_features
 
@@ -252,11 +253,6 @@ def _similarity_blocks(search: _Search, chunk: int) -> Iterator[tuple[int, int, 
         yield start, stop, block
 
 
-def _check_chunk(chunk: int) -> None:
-    if chunk < 1:
-        raise VidsslError(f"retrieval: chunk must be a positive number of queries, got {chunk}")
-
-
 def similarity_topk(
     pairs: Sequence[FeaturePair], k: int, *, chunk: int = 4096
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -269,9 +265,8 @@ def similarity_topk(
     Returns ``(similarities float32 (Q, k), gallery_indices int64 (Q, k))``,
     best first, equal similarities ordered by lower gallery index.
     """
-    if k < 1:
-        raise VidsslError(f"retrieval: k must be at least 1, got {k}")
-    _check_chunk(chunk)
+    check_positive_int("k", k)
+    check_positive_int("chunk", chunk)
     search = _prepared_search(pairs)
     k = min(k, search.num_gallery)
     all_values, all_indices = [], []
@@ -286,7 +281,7 @@ def similarity_topk(
 def _check_ks(ks: Sequence[int]) -> list[int]:
     ks = [int(k) for k in ks]
     if not ks or min(ks) < 1:
-        raise VidsslError(f"retrieval: ks must be a non-empty list of positive integers, got {ks}")
+        raise ArgumentError("ks", f"expected a non-empty list of positive integers, got {ks}")
     return ks
 
 
@@ -305,7 +300,7 @@ def retrieval_recall_multi(
     nearest gallery items}`` for each k in ``ks``.
     """
     ks = _check_ks(ks)
-    _check_chunk(chunk)
+    check_positive_int("chunk", chunk)
     search = _prepared_search(pairs)
     num_queries, num_gallery = search.pairs[0][0].shape[0], search.num_gallery
     q_labels = _as_labels(query_labels, num_queries, "query labels")

@@ -17,18 +17,20 @@ splits are balanced; the draws are deterministic (seed, split, video).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from vidssl.checks import is_positive_int as positive_int
 from vidssl.data.sampling import fit_to_video
 from vidssl.data.transforms import EvalTransform, to_model_input
 from vidssl.errors import VidsslError
 from vidssl.eval.features import ordered_loader, read_eval_clips, warn_invalid
-from vidssl.eval.linear_probe import check_fields, positive_int, train_on_features, zscore
+from vidssl.eval.linear_probe import check_fields, train_on_features, zscore
 from vidssl.progress import progress_bar
 
 SYNC_SHIFTS = (-0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75)

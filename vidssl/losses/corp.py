@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidssl.checks import check_choice
 from vidssl.errors import VidsslError
 from vidssl.losses.info_nce import check_temperature
 
@@ -168,9 +169,7 @@ class CorpMLoss(nn.Module):
 
     def __init__(self, task: str = "corp") -> None:
         super().__init__()
-        if task not in CORP_M_TASKS:
-            raise VidsslError(f"method.task: expected one of {', '.join(CORP_M_TASKS)}, got {task!r}")
-        self.task = task
+        self.task = check_choice("task", task, CORP_M_TASKS)
 
     def forward(
         self, z: torch.Tensor, starts: torch.Tensor, classifier: PairClassifierFn

@@ -18,23 +18,20 @@ Example::
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidssl.checks import ArgumentError, check_int_at_least, is_finite_number
 from vidssl.errors import VidsslError
 
 __all__ = ["MemoryQueue", "check_temperature", "cosine_logits", "cosine_queue_logits", "info_nce"]
 
 
-def check_temperature(temperature: float, key: str = "temperature") -> float:
-    """Reject a temperature that is not a finite number > 1e-8."""
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not (
-        math.isfinite(temperature) and temperature > 1e-8
-    ):
-        raise VidsslError(f"{key}: expected a finite number > 1e-8, got {temperature!r}")
+def check_temperature(temperature: float, name: str = "temperature") -> float:
+    """Reject a temperature that is not a finite number > 1e-8 (the logits are divided by it)."""
+    if not (is_finite_number(temperature) and temperature > 1e-8):
+        raise ArgumentError(name, f"expected a finite number > 1e-8, got {temperature!r}")
     return float(temperature)
 
 
@@ -82,9 +79,8 @@ class MemoryQueue(nn.Module):
 
     def __init__(self, size: int, dim: int) -> None:
         super().__init__()
-        for key, value in (("queue size", size), ("queue dim", dim)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise VidsslError(f"{key}: expected an integer >= 1, got {value!r}")
+        check_int_at_least("size", size, 1)
+        check_int_at_least("dim", dim, 1)
         self.register_buffer("keys", F.normalize(torch.randn(size, dim), dim=1))
         self.register_buffer("pointer", torch.zeros((), dtype=torch.long))
 
@@ -101,7 +97,7 @@ class MemoryQueue(nn.Module):
         if self.size % batch:
             raise VidsslError(
                 f"queue size {self.size} is not a multiple of the (global) batch of keys {batch}; "
-                f"set method.queue_size to a multiple of batch_size x processes"
+                f"set the queue size to a multiple of batch_size x processes"
             )
         start = int(self.pointer)
         self.keys[start : start + batch] = keys.detach().to(self.keys.dtype)

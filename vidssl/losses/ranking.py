@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidssl.checks import check_non_negative
+
 
 class TransformRankingLoss(nn.Module):
     """Margin ranking loss over the N×M score matrix, TransRank equation (1).
@@ -34,7 +36,7 @@ class TransformRankingLoss(nn.Module):
 
     def __init__(self, margin: float = 1.0):
         super().__init__()
-        self.margin = _checked_margin(margin)
+        self.margin = check_non_negative("margin", margin)
 
     def forward(self, scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         terms, pairs = ranking_terms(scores, targets, self.margin)
@@ -80,7 +82,7 @@ class AspectRankingLoss(nn.Module):
 
     def __init__(self, margin: float = 1.0):
         super().__init__()
-        self.margin = _checked_margin(margin)
+        self.margin = check_non_negative("margin", margin)
 
     def forward(self, scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         _check_label_shapes(scores, labels)
@@ -120,12 +122,6 @@ def pairwise_ranking_accuracy(scores: torch.Tensor, targets: torch.Tensor, num_t
     hits.index_add_(0, flat_targets, by_clip_correct)
     total.index_add_(0, flat_targets, by_clip_pairs)
     return hits / total
-
-
-def _checked_margin(margin: float) -> float:
-    if margin < 0:
-        raise ValueError(f"margin must be >= 0, got {margin}")
-    return float(margin)
 
 
 def _check_label_shapes(scores: torch.Tensor, labels: torch.Tensor) -> None:

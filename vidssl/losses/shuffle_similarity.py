@@ -24,6 +24,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from vidssl.checks import ArgumentError, is_integer
 from vidssl.errors import VidsslError
 from vidssl.losses.info_nce import check_temperature
 
@@ -43,9 +44,9 @@ _EPS = 1e-12  # keeps sqrt differentiable where two parts coincide
 
 
 def _check_k(k: int, dim: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= dim:
-        raise VidsslError(f"shuffle similarity k (number of segments): expected an integer in [1, {dim}], got {k!r}")
-    return k
+    if not (is_integer(k) and 1 <= k <= dim):
+        raise ArgumentError("k", f"expected a number of segments (an integer) in [1, {dim}], got {k!r}")
+    return int(k)
 
 
 def split_parts(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -120,12 +121,12 @@ def paired_shuffle_distance(a: torch.Tensor, b: torch.Tensor, k: int) -> torch.T
 
 def shuffle_similarity(a: torch.Tensor, b: torch.Tensor, k: int, temperature: float) -> torch.Tensor:
     """−dis / τ for every pair (B, Q): the InfoNCE logits against a queue."""
-    return -shuffle_distance(a, b, k) / check_temperature(temperature, "shuffle similarity temperature")
+    return -shuffle_distance(a, b, k) / check_temperature(temperature)
 
 
 def paired_shuffle_similarity(a: torch.Tensor, b: torch.Tensor, k: int, temperature: float) -> torch.Tensor:
     """−dis / τ of each row pair (B,): the InfoNCE logit of the positive."""
-    return -paired_shuffle_distance(a, b, k) / check_temperature(temperature, "shuffle similarity temperature")
+    return -paired_shuffle_distance(a, b, k) / check_temperature(temperature)
 
 
 def _check_pair(a: torch.Tensor, b: torch.Tensor) -> None:

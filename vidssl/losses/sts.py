@@ -29,18 +29,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vidssl.data.statistics import pattern3_coordinates
+from vidssl.checks import check_choice, check_non_negative
 from vidssl.errors import VidsslError
+from vidssl.ops.sts_grid import pattern3_coordinates
 
 DESIGNS = ("1d", "2d")
 LOCATION_SLOTS = (0, 2)          # pattern-1 location labels within motion and appearance
 TRIANGLE_SLOTS = (8, 10)         # pattern-3 location labels
-
-
-def check_weight(key: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise VidsslError(f"{key}: expected a non-negative number, got {value!r}")
-    return float(value)
 
 
 def regression_targets(labels: torch.Tensor, design: str) -> torch.Tensor:
@@ -48,7 +43,7 @@ def regression_targets(labels: torch.Tensor, design: str) -> torch.Tensor:
 
     The 2D form turns pattern-1 block b into (b // 4 + 1, b % 4 + 1) and
     pattern-3 triangle t into its (row, column) of
-    :func:`vidssl.data.statistics.pattern3_coordinates`, in place of the one
+    :func:`vidssl.ops.sts_grid.pattern3_coordinates`, in place of the one
     value; 14 → 18 and 13 → 17 values.
     """
     if design == "1d":
@@ -76,11 +71,9 @@ class STSRegressionLoss(nn.Module):
 
     def __init__(self, *, design: str = "1d", motion_weight: float = 1.0, appearance_weight: float = 0.1) -> None:
         super().__init__()
-        if design not in DESIGNS:
-            raise VidsslError(f"method.sts_target: regression design must be one of {DESIGNS}, got {design!r}")
-        self.design = design
-        self.motion_weight = check_weight("method.motion_weight", motion_weight)
-        self.appearance_weight = check_weight("method.appearance_weight", appearance_weight)
+        self.design = check_choice("design", design, DESIGNS)
+        self.motion_weight = check_non_negative("motion_weight", motion_weight)
+        self.appearance_weight = check_non_negative("appearance_weight", appearance_weight)
 
     def forward(
         self, motion: torch.Tensor, appearance: torch.Tensor, motion_labels: torch.Tensor,
@@ -106,8 +99,8 @@ class STSClassificationLoss(nn.Module):
         super().__init__()
         self.motion_classes = tuple(int(c) for c in motion_classes)
         self.appearance_classes = tuple(int(c) for c in appearance_classes)
-        self.motion_weight = check_weight("method.motion_weight", motion_weight)
-        self.appearance_weight = check_weight("method.appearance_weight", appearance_weight)
+        self.motion_weight = check_non_negative("motion_weight", motion_weight)
+        self.appearance_weight = check_non_negative("appearance_weight", appearance_weight)
 
     @staticmethod
     def summed_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, classes: tuple[int, ...]) -> torch.Tensor:

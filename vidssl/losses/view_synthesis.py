@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from vidssl.errors import VidsslError
-from vidssl.models.view_synthesis import frame_pairs, pair_flows_to_clip, warp_next_to_current
+from vidssl.checks import check_choice
+from vidssl.ops.warp import frame_pairs, pair_flows_to_clip, warp_next_to_current
 
 __all__ = [
     "CHARBONNIER_EPS", "INFOMIN_FORMS", "charbonnier", "photometric_loss", "kl_loss", "infomax_loss", "infomin_loss",
@@ -84,7 +84,6 @@ def infomin_loss(features_input: torch.Tensor, features_view: torch.Tensor, *, f
     to suppress the appearance dependence"). ``form="printed"``: −cos, eq. (16)
     as printed, L = −D(f(x), f(x')), which pulls them together.
     """
-    if form not in INFOMIN_FORMS:
-        raise VidsslError(f"view.infomin: expected one of {', '.join(INFOMIN_FORMS)}, got {form!r}")
+    check_choice("form", form, INFOMIN_FORMS)
     similarity = F.cosine_similarity(features_input.detach(), features_view, dim=1).mean()
     return similarity if form == "intent" else -similarity

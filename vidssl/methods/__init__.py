@@ -1,7 +1,8 @@
 """Methods: a backbone + heads + loss, assembled in the open, one file each.
 
-``METHODS`` maps a method name to its module class; the CLI builds each with
-explicit keyword arguments (:mod:`vidssl.cli.build`).
+Each method's recipe in :mod:`vidssl.recipes` builds it with explicit keyword
+arguments (the recipe table is the one list of methods by name). Every class
+meets :class:`vidssl.contracts.Method`.
 """
 from vidssl.methods.corp import CORP
 from vidssl.methods.sro import SRO
@@ -10,5 +11,4 @@ from vidssl.methods.transrank import TransRank
 from vidssl.methods.vcop import VCOP
 from vidssl.methods.view_synthesis import ViewSynthesis
 
-METHODS = {"transrank": TransRank, "sro": SRO, "sro_view_synthesis": ViewSynthesis, "vcop": VCOP, "corp_m": CORP, "corp_f": CORP,
-           "sts": STS}
+__all__ = ["CORP", "SRO", "STS", "TransRank", "VCOP", "ViewSynthesis"]

@@ -32,13 +32,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidssl.checks import ArgumentError, check_choice, check_int_at_least
 from vidssl.data.transforms import check_modality, to_model_input
-from vidssl.engine.distributed import all_gather_no_grad, get_rank, is_distributed
 from vidssl.errors import VidsslError
 from vidssl.losses.corp import CorpFLoss, CorpMLoss
-from vidssl.methods.checks import check_choice
 from vidssl.models.heads import MLPHead
 from vidssl.models.relation import CORP_HEADS, PAIR_CLASSIFIERS, PAIR_MLP_HIDDEN, PairClassifier
+from vidssl.ops.collectives import all_gather_no_grad, get_rank, is_distributed
 
 VARIANTS = ("m", "f")
 
@@ -46,8 +46,7 @@ VARIANTS = ("m", "f")
 def corp_projection(in_dim: int, *, depth: int = 3, width: int | None = None, out_dim: int = 128) -> MLPHead:
     """§3.1's projection: ``depth`` linear layers (3 in the paper), BatchNorm + ReLU between them, hidden width
     ``width`` (2048 with the paper's 2048-d ResNet-50 features; default: the backbone's feature size)."""
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-        raise VidsslError(f"method.projection_depth: expected an integer >= 1, got {depth!r}")
+    check_int_at_least("depth", depth, 1)
     width = in_dim if width is None else width
     return MLPHead(in_dim, (width,) * (depth - 1), out_dim, bn=True)
 
@@ -78,9 +77,10 @@ class CORP(nn.Module):
         modality: str = "rgb",
     ) -> None:
         super().__init__()
-        self.variant = check_choice("method.name", variant, VARIANTS)
+        self.variant = check_choice("variant", variant, VARIANTS)
         self.modality = check_modality(modality)
         self.backbone = backbone
+        check_int_at_least("projection_depth", projection_depth, 1)
         self.projection = corp_projection(
             backbone.num_features, depth=projection_depth, width=projection_width, out_dim=projection_dim
         )
@@ -89,16 +89,16 @@ class CORP(nn.Module):
             heads=relation_heads,
             mlp_layers=relation_layers,
             hidden=relation_hidden,
-            pair_classifier=check_choice("method.pair_classifier", pair_classifier, PAIR_CLASSIFIERS),
+            pair_classifier=check_choice("pair_classifier", pair_classifier, PAIR_CLASSIFIERS),
         )
         if self.variant == "m":
             if not order:
-                raise VidsslError("method.order: CORP_m always classifies pairs; use method.task=contrast instead")
+                raise ArgumentError("order", "CORP_m always classifies pairs; use task='contrast' instead")
             self.objective = CorpMLoss(task)
             self.classifier: PairClassifier | None = PairClassifier(projection_dim, 3, **relation)
         else:
             if task != "corp":
-                raise VidsslError("method.task: the 2-way ablations belong to corp_m; CORP_f uses method.order")
+                raise ArgumentError("task", "the 2-way ablations belong to CORP_m; CORP_f uses order")
             self.objective = CorpFLoss(temperature)
             self.classifier = PairClassifier(projection_dim, 2, **relation) if order else None
 

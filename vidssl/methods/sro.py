@@ -34,15 +34,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vidssl.data.pretext.sro import check_rate_range
+from vidssl.checks import (
+    ArgumentError,
+    check_choice,
+    check_int_range_pair,
+    check_non_negative,
+    check_number_in,
+    check_probability,
+    is_integer,
+)
 from vidssl.data.transforms import check_modality, to_model_input
-from vidssl.engine.distributed import all_gather_no_grad, shuffle_across_processes, unshuffle_across_processes
-from vidssl.engine.momentum import check_momentum, frozen_copy, momentum_update
 from vidssl.errors import VidsslError
-from vidssl.methods.checks import check_choice, check_weight, check_probability
 from vidssl.losses.info_nce import MemoryQueue, check_temperature, cosine_logits, cosine_queue_logits, info_nce
 from vidssl.losses.shuffle_similarity import paired_shuffle_similarity, shuffle_similarity
 from vidssl.models.heads import MLPHead, make_head
+from vidssl.models.momentum import frozen_copy, momentum_update
+from vidssl.ops.collectives import all_gather_no_grad, shuffle_across_processes, unshuffle_across_processes
 
 RATE_TASKS = ("none", "regression", "classification")
 RATE_TARGETS = ("raw", "unit")
@@ -89,19 +96,19 @@ class SRO(nn.Module):
     ):
         super().__init__()
         self.modality = check_modality(modality)
-        if isinstance(num_segments, bool) or not isinstance(num_segments, int) or not 2 <= num_segments <= 5:
-            raise VidsslError(f"method.num_segments: expected 2 to 5 (§III-C), got {num_segments!r}")
-        self.num_segments = num_segments
-        self.rate_range = check_rate_range(rate_range)
+        if not (is_integer(num_segments) and 2 <= num_segments <= 5):
+            raise ArgumentError("num_segments", f"expected 2 to 5 (§III-C), got {num_segments!r}")
+        self.num_segments = int(num_segments)
+        self.rate_range = check_int_range_pair("rate_range", rate_range)
         self.order = bool(order)
-        self.rate = check_choice("method.rate", rate, RATE_TASKS)
-        self.rate_target = check_choice("method.rate_target", rate_target, RATE_TARGETS)
-        self.contrast = check_choice("method.contrast", contrast, CONTRASTS)
+        self.rate = check_choice("rate", rate, RATE_TASKS)
+        self.rate_target = check_choice("rate_target", rate_target, RATE_TARGETS)
+        self.contrast = check_choice("contrast", contrast, CONTRASTS)
         if not self.order and rate == "none" and contrast == "none":
-            raise VidsslError("method: order, rate and contrast are all off; enable at least one task")
-        self.order_weight = check_weight("method.order_weight", order_weight)
-        self.rate_weight = check_weight("method.rate_weight", rate_weight)
-        self.contrast_weight = check_weight("method.contrast_weight", contrast_weight)
+            raise VidsslError("SRO: order, rate and contrast are all off; enable at least one task")
+        self.order_weight = check_non_negative("order_weight", order_weight)
+        self.rate_weight = check_non_negative("rate_weight", rate_weight)
+        self.contrast_weight = check_non_negative("contrast_weight", contrast_weight)
         self.backbone = backbone
         dim = backbone.num_features
         if self.order:
@@ -111,16 +118,16 @@ class SRO(nn.Module):
         elif self.rate == "classification":
             self.rate_head = nn.Linear(dim, num_segments * self.num_rate_classes)
         if self.contrast != "none":
-            self.temperature = check_temperature(temperature, "method.temperature")
-            self.key_momentum = check_momentum(key_momentum, "method.key_momentum")
+            self.temperature = check_temperature(temperature)
+            self.key_momentum = check_number_in("key_momentum", key_momentum, 0, 1)
             self.shuffle_bn = bool(shuffle_bn)
             self.projection = projection_head(dim, projection_dim)
             self.key_backbone = frozen_copy(backbone)
             self.key_projection = frozen_copy(self.projection)
             self.queue = MemoryQueue(queue_size, projection_dim)
         elif view_generator is not None:
-            raise VidsslError("method.view_synthesis: the synthesised view is a contrastive key; set method.contrast")
-        self.view_probability = check_probability("method.view_probability", view_probability)
+            raise ArgumentError("view_generator", "the synthesised view is a contrastive key; set contrast")
+        self.view_probability = check_probability("view_probability", view_probability)
         self.view_generator = None
         if view_generator is not None:
             self.view_generator = frozen_copy(view_generator).eval()
@@ -130,7 +137,7 @@ class SRO(nn.Module):
         low, high = self.rate_range
         return high - low + 1
 
-    def train(self, mode: bool = True) -> "SRO":
+    def train(self, mode: bool = True) -> SRO:
         """As nn.Module.train, but the frozen view generator stays in inference mode (§III-G)."""
         super().train(mode)
         if self.view_generator is not None:
@@ -158,7 +165,7 @@ class SRO(nn.Module):
             logs.update(task_logs)
         if self.contrast != "none":
             if clips.shape[1] < 2:
-                raise VidsslError("method.contrast needs a key clip per video (the sampler's key_clip)")
+                raise VidsslError(f"contrast={self.contrast!r} needs a key clip per video (the sampler's key_clip)")
             key_input = self.choose_keys(query, to_model_input(clips[:, 1], self.modality))
             loss, task_logs = self.contrastive_loss(features, key_input)
             total = total + self.contrast_weight * loss

@@ -20,9 +20,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vidssl.checks import check_choice
 from vidssl.data.statistics import APPEARANCE_LABELS, motion_label_specs
 from vidssl.data.transforms import check_modality, to_model_input
-from vidssl.errors import VidsslError
 from vidssl.losses.sts import (
     STSClassificationLoss,
     STSRegressionLoss,
@@ -49,9 +49,7 @@ class STS(nn.Module):
         modality: str = "rgb",
     ) -> None:
         super().__init__()
-        if target not in TARGETS:
-            raise VidsslError(f"method.sts_target: expected one of {', '.join(TARGETS)}, got {target!r}")
-        self.target = target
+        self.target = check_choice("target", target, TARGETS)
         self.modality = check_modality(modality)
         self.backbone = backbone
         self.motion_classes = tuple(spec.num_classes for spec in motion_label_specs(clip_len - 1))

@@ -22,15 +22,15 @@ Table 6).
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
+from vidssl.checks import ArgumentError, check_choice, check_non_negative
 from vidssl.data.sampling import check_transform_name
 from vidssl.data.transforms import check_modality, to_model_input
 from vidssl.errors import VidsslError
-from vidssl.methods.checks import check_choice, check_weight
 from vidssl.losses.ranking import (
     AspectRankingLoss,
     TransformRankingLoss,
@@ -72,18 +72,15 @@ class TransRank(nn.Module):
     ):
         super().__init__()
         self.modality = check_modality(modality)
-        self.loss_kind = check_choice("method.loss", loss, LOSSES)
-        self.aspect = check_choice("method.aspect", aspect, ASPECT_TASKS)
-        self.rotation = check_choice("method.rotation", rotation, ROTATION_TASKS)
+        self.loss_kind = check_choice("loss", loss, LOSSES)
+        self.aspect = check_choice("aspect", aspect, ASPECT_TASKS)
+        self.rotation = check_choice("rotation", rotation, ROTATION_TASKS)
         if loss != "none" and len(transforms) < 2:
-            raise VidsslError(f"method.transforms: need at least 2 transformations, got {list(transforms)}")
+            raise ArgumentError("transforms", f"need at least 2 transformations, got {list(transforms)}")
         if loss == "none" and aspect == "none" and rotation == "none":
-            raise VidsslError("method: every task is none (method.loss, method.aspect, method.rotation); enable at least one")
+            raise VidsslError("TransRank: every task is none (loss, aspect, rotation); enable at least one")
         for name in transforms:
-            try:
-                check_transform_name(name)
-            except VidsslError as err:
-                raise VidsslError(f"method.transforms: {err}") from None
+            check_transform_name(name, "transforms")
         self.backbone = backbone
         self.transforms = tuple(transforms)
         dim = backbone.num_features
@@ -94,9 +91,9 @@ class TransRank(nn.Module):
         if rotation != "none":
             self.rotation_head = make_head(head, dim, NUM_ROTATIONS, hidden=head_hidden)
         self.ranking_loss = TransformRankingLoss(margin)
-        self.aspect_loss = AspectRankingLoss(aspect_margin)
-        self.aspect_weight = check_weight("method.aspect_weight", aspect_weight)
-        self.rotation_weight = check_weight("method.rotation_weight", rotation_weight)
+        self.aspect_loss = AspectRankingLoss(check_non_negative("aspect_margin", aspect_margin))
+        self.aspect_weight = check_non_negative("aspect_weight", aspect_weight)
+        self.rotation_weight = check_non_negative("rotation_weight", rotation_weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Features (B, D) of float clips (B, C, T, H, W): the backbone's ``pool`` tap."""
@@ -111,7 +108,7 @@ class TransRank(nn.Module):
     def scores(self, clips_uint8: torch.Tensor) -> torch.Tensor:
         """Temporal score matrix S (B, N, M) for uint8 clips (B, N, C, T, H, W)."""
         if self.loss_kind == "none":
-            raise VidsslError("this model has no temporal head (method.loss: none)")
+            raise VidsslError("this model has no temporal head (loss='none')")
         return self.temporal_head(self.clip_features(clips_uint8))
 
     def training_step(self, batch: dict) -> tuple[torch.Tensor, dict]:
@@ -144,7 +141,7 @@ class TransRank(nn.Module):
         if bad is not None:
             raise VidsslError(
                 f"batch has transform id {bad} but the method knows {len(self.transforms)} transformations "
-                f"({', '.join(self.transforms)}): the sampler and the method must share method.transforms"
+                f"({', '.join(self.transforms)}): the sampler and the method must share their transforms"
             )
 
     def temporal_loss(self, scores: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, dict]:

@@ -6,7 +6,7 @@ and learns from the KL loss (14), info-max (15: O's flow on x' matches O's
 flow on x, with O's parameters untouched by this term) and info-min (16,
 stop-gradient on x). Total: L_view = w_p·L_photo + w_kl·L_KL + w_max·L_infomax + w_min·L_infomin.
 
-Info-min sign (``infomin``, config ``view.infomin``; ALGORITHMS.md "SRO"):
+Info-min sign (``infomin``, config ``method.view.infomin``; ALGORITHMS.md "SRO"):
 ``intent`` (default) minimises the cosine similarity of the feature
 extractor's features of x' and x, pushing the view away from the input's
 appearance as the text says ("to suppress the appearance dependence");
@@ -28,9 +28,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vidssl.checks import check_choice, check_non_negative, check_positive_int
 from vidssl.data.transforms import check_modality, to_model_input
 from vidssl.data.transforms.functional import KINETICS_MEAN, KINETICS_STD
-from vidssl.methods.checks import check_choice, check_weight
 from vidssl.losses.view_synthesis import INFOMIN_FORMS, infomax_loss, infomin_loss, kl_loss, photometric_loss
 from vidssl.models.view_synthesis import ClipVAE, FlowEstimator
 
@@ -69,6 +69,8 @@ class ViewSynthesis(nn.Module):
     ) -> None:
         super().__init__()
         self.modality = check_modality(modality)
+        for name, size in (("vae_width", vae_width), ("latent_channels", latent_channels), ("flow_width", flow_width)):
+            check_positive_int(name, size)  # named here: the parts built below call two of them `width`
         self.generator = ClipVAE(width=vae_width, latent_channels=latent_channels)
         self.flow_net = FlowEstimator(width=flow_width)
         self.backbone = feature_extractor  # named like every method's, so the run exports it as backbone.pt
@@ -76,14 +78,14 @@ class ViewSynthesis(nn.Module):
             param.requires_grad_(False)
         self.backbone.eval()
         self.weights = {
-            "photometric": check_weight("view.photometric_weight", photometric_weight),
-            "kl": check_weight("view.kl_weight", kl_weight),
-            "infomax": check_weight("view.infomax_weight", infomax_weight),
-            "infomin": check_weight("view.infomin_weight", infomin_weight),
+            "photometric": check_non_negative("photometric_weight", photometric_weight),
+            "kl": check_non_negative("kl_weight", kl_weight),
+            "infomax": check_non_negative("infomax_weight", infomax_weight),
+            "infomin": check_non_negative("infomin_weight", infomin_weight),
         }
-        self.infomin = check_choice("view.infomin", infomin, INFOMIN_FORMS)
+        self.infomin = check_choice("infomin", infomin, INFOMIN_FORMS)
 
-    def train(self, mode: bool = True) -> "ViewSynthesis":
+    def train(self, mode: bool = True) -> ViewSynthesis:
         """As nn.Module.train, but the frozen feature extractor stays in inference mode."""
         super().train(mode)
         self.backbone.eval()

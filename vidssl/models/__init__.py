@@ -1,8 +1,9 @@
 """Video backbones and heads.
 
 ``BACKBONES`` maps a name to an ordinary builder function (call it directly or
-through :func:`build_backbone`). Every backbone follows one contract:
-``num_features``, ``forward(x) -> (B, num_features)`` and
+through :func:`build_backbone`). Every backbone follows one contract,
+:class:`vidssl.contracts.Backbone`: ``num_features``,
+``forward(x) -> (B, num_features)`` and
 ``forward_features(x, layers=("pool",), pooling="avg")`` for the taps in
 :data:`TAPS`.
 """

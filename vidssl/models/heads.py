@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from vidssl.checks import ArgumentError, check_int_at_least, check_number_in
 from vidssl.errors import VidsslError
 
 HEAD_KINDS = ("fc", "mlp")
@@ -36,12 +37,6 @@ def hidden_block(in_dim: int, out_dim: int, *, bn: bool) -> list[nn.Module]:
         layers.append(nn.BatchNorm1d(out_dim))
     layers.append(nn.ReLU(inplace=True))
     return layers
-
-
-def check_dim(name: str, value: int) -> None:
-    """Reject a layer size that is not an int >= 1."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise VidsslError(f"head {name}: expected an integer >= 1, got {value!r}")
 
 
 class MLPHead(nn.Module):
@@ -61,13 +56,12 @@ class MLPHead(nn.Module):
     ) -> None:
         super().__init__()
         if isinstance(hidden_dims, (int, str)):
-            raise VidsslError(f"head hidden_dims: expected a sequence of integers, got {hidden_dims!r}")
-        check_dim("in_dim", in_dim)
-        check_dim("out_dim", out_dim)
+            raise ArgumentError("hidden_dims", f"expected a sequence of integers, got {hidden_dims!r}")
+        check_int_at_least("in_dim", in_dim, 1)
+        check_int_at_least("out_dim", out_dim, 1)
         for size in hidden_dims:
-            check_dim("hidden_dims", size)
-        if not isinstance(dropout, (int, float)) or not math.isfinite(dropout) or not 0.0 <= dropout < 1.0:
-            raise VidsslError(f"head dropout: expected a number in [0, 1), got {dropout!r}")
+            check_int_at_least("hidden_dims", size, 1)
+        check_number_in("dropout", dropout, 0, 1, high_open=True)
         self.in_dim = in_dim
         self.hidden_dims = tuple(hidden_dims)
         self.out_dim = out_dim
@@ -100,7 +94,7 @@ def make_head(kind: str, in_dim: int, out_dim: int, hidden: int = TRANSRANK_MLP_
         return MLPHead(in_dim, (), out_dim)
     if kind == "mlp":
         return MLPHead(in_dim, (hidden,), out_dim)
-    raise VidsslError(f"head kind: expected one of {', '.join(HEAD_KINDS)}, got {kind!r}")
+    raise ArgumentError("kind", f"expected one of {', '.join(HEAD_KINDS)}, got {kind!r}")
 
 
 class PairwiseOrderHead(nn.Module):
@@ -115,12 +109,10 @@ class PairwiseOrderHead(nn.Module):
 
     def __init__(self, in_dim: int, num_clips: int, *, hidden: int = 512, dropout: float = 0.5) -> None:
         super().__init__()
-        check_dim("in_dim", in_dim)
-        check_dim("hidden", hidden)
-        if isinstance(num_clips, bool) or not isinstance(num_clips, int) or num_clips < 2:
-            raise VidsslError(f"head num_clips: expected an integer >= 2, got {num_clips!r}")
-        if not isinstance(dropout, (int, float)) or not math.isfinite(dropout) or not 0.0 <= dropout < 1.0:
-            raise VidsslError(f"head dropout: expected a number in [0, 1), got {dropout!r}")
+        check_int_at_least("in_dim", in_dim, 1)
+        check_int_at_least("hidden", hidden, 1)
+        check_int_at_least("num_clips", num_clips, 2)
+        check_number_in("dropout", dropout, 0, 1, high_open=True)
         self.in_dim, self.num_clips = in_dim, num_clips
         self.pairs = [(i, j) for i in range(num_clips) for j in range(i + 1, num_clips)]
         self.pair = nn.Sequential(nn.Linear(2 * in_dim, hidden), nn.ReLU(inplace=True))

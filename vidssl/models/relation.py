@@ -30,6 +30,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vidssl.checks import ArgumentError, check_choice, check_int_at_least
 from vidssl.errors import VidsslError
 from vidssl.models.heads import MLPHead
 
@@ -60,13 +61,6 @@ def unit_scale_init(*layers: nn.Linear) -> None:
         nn.init.normal_(layer.weight, mean=0.0, std=1.0)
 
 
-def check_size(key: str, value: int) -> int:
-    """Reject a size that is not an int >= 1."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise VidsslError(f"{key}: expected an integer >= 1, got {value!r}")
-    return value
-
-
 def check_features(module: str, z_i: torch.Tensor, z_j: torch.Tensor, dim: int) -> None:
     """Both inputs must be (..., dim)."""
     if z_i.ndim < 1 or z_j.ndim < 1 or z_i.shape[-1] != dim or z_j.shape[-1] != dim:
@@ -87,8 +81,8 @@ class MixedAttention(nn.Module):
 
     def __init__(self, dim: int, heads: int = CORP_HEADS) -> None:
         super().__init__()
-        self.dim = check_size("relation dim", dim)
-        self.heads = check_size("relation heads", heads)
+        self.dim = check_int_at_least("dim", dim, 1)
+        self.heads = check_int_at_least("heads", heads, 1)
         self.head_dim = max(dim // heads, 1)
         self.u = nn.Linear(dim, heads * self.head_dim, bias=False)
         self.v = nn.Linear(dim, heads * self.head_dim, bias=False)
@@ -120,10 +114,10 @@ class DecouplingAttention(nn.Module):
 
     def __init__(self, dim: int, heads: int = CORP_HEADS) -> None:
         super().__init__()
-        self.dim = check_size("relation dim", dim)
-        check_size("relation heads", heads)
+        self.dim = check_int_at_least("dim", dim, 1)
+        check_int_at_least("heads", heads, 1)
         if heads % 2:
-            raise VidsslError(f"relation heads: decoupling attention needs an even h (n = l = h / 2), got {heads}")
+            raise ArgumentError("heads", f"decoupling attention needs an even h (n = l = h / 2), got {heads}")
         self.heads = heads
         half = heads // 2
         self.g = nn.Linear(dim, half, bias=False)
@@ -189,18 +183,12 @@ class PairClassifier(nn.Module):
     ) -> None:
         super().__init__()
         if isinstance(num_classes, bool) or num_classes not in (2, 3):
-            raise VidsslError(f"pair classifier num_classes: expected 2 (CORP_f) or 3 (CORP_m), got {num_classes!r}")
-        if attention not in ATTENTION_KINDS:
-            raise VidsslError(
-                f"pair classifier attention: expected one of {', '.join(ATTENTION_KINDS)}, got {attention!r}"
-            )
-        if pair_classifier not in PAIR_CLASSIFIERS:
-            raise VidsslError(
-                f"method.pair_classifier: expected one of {', '.join(PAIR_CLASSIFIERS)}, got {pair_classifier!r}"
-            )
+            raise ArgumentError("num_classes", f"expected 2 (CORP_f) or 3 (CORP_m), got {num_classes!r}")
+        check_choice("attention", attention, ATTENTION_KINDS)
+        check_choice("pair_classifier", pair_classifier, PAIR_CLASSIFIERS)
         if isinstance(mlp_layers, bool) or mlp_layers not in (1, 2):
-            raise VidsslError(f"pair classifier mlp_layers: expected 1 or 2, got {mlp_layers!r}")
-        check_size("pair classifier hidden", hidden)
+            raise ArgumentError("mlp_layers", f"expected 1 or 2, got {mlp_layers!r}")
+        check_int_at_least("hidden", hidden, 1)
         self.num_classes = num_classes
         self.attention = attention
         self.pair_classifier = pair_classifier

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidssl.checks import ArgumentError, check_choice, check_positive, is_positive_int
 from vidssl.errors import VidsslError
 
 TAPS = ("stem", "layer1", "layer2", "layer3", "layer4", "pool")
@@ -72,8 +73,7 @@ def scaled_widths(width: float) -> tuple[int, int, int, int]:
 
 def check_width(width: float) -> None:
     """Reject a width multiplier that is not a finite number > 0."""
-    if isinstance(width, bool) or not isinstance(width, (int, float)) or not math.isfinite(width) or width <= 0:
-        raise VidsslError(f"backbone width: expected a finite number > 0, got {width!r}")
+    check_positive("width", width, finite=True)
 
 
 def r2plus1d_mid_planes(in_planes: int, out_planes: int) -> int:
@@ -213,7 +213,7 @@ def pool_features(feature_map: torch.Tensor, pooling: str = "avg") -> torch.Tens
         return feature_map.mean(dim=(2, 3, 4))
     if pooling == "vcop":
         return F.max_pool3d(feature_map, kernel_size=(1, 2, 2), stride=(1, 2, 2)).flatten(1)
-    raise VidsslError(f"pooling: expected one of {', '.join(POOLINGS)}, got {pooling!r}")
+    raise ArgumentError("pooling", f"expected one of {', '.join(POOLINGS)}, got {pooling!r}")
 
 
 def check_taps(layers: Sequence[str]) -> tuple[str, ...]:
@@ -250,8 +250,7 @@ def forward_taps(
     """The backbone contract's ``forward_features``: run ``stages`` (stem, layer1..layer4, in order) on ``x``
     up to the deepest requested tap; ``pool`` is ``pool_features(layer4, pooling)``. Keys come in TAPS order."""
     wanted = check_taps(layers)
-    if pooling not in POOLINGS:
-        raise VidsslError(f"pooling: expected one of {', '.join(POOLINGS)}, got {pooling!r}")
+    check_choice("pooling", pooling, POOLINGS)
     check_clip_batch(x)
     deepest = min(max(TAPS.index(name) for name in wanted), len(stages) - 1)
     taps: dict[str, torch.Tensor] = {}
@@ -288,10 +287,10 @@ class VideoResNet(nn.Module):
     ) -> None:
         super().__init__()
         if len(convs) != 4:
-            raise VidsslError(f"VideoResNet convs: expected 4 conv builders (one per layer), got {len(convs)}")
+            raise ArgumentError("convs", f"expected 4 conv builders (one per layer), got {len(convs)}")
         for what, values in (("blocks_per_layer", blocks_per_layer), ("widths", widths)):
-            if len(values) != 4 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
-                raise VidsslError(f"VideoResNet {what}: expected 4 integers >= 1, got {tuple(values)!r}")
+            if len(values) != 4 or not all(is_positive_int(v) for v in values):
+                raise ArgumentError(what, f"expected 4 integers >= 1, got {tuple(values)!r}")
         self.stem = stem(widths[0])
         self.layer1 = make_layer(widths[0], widths[0], num_blocks=blocks_per_layer[0], stride=1, conv=convs[0])
         self.layer2 = make_layer(widths[0], widths[1], num_blocks=blocks_per_layer[1], stride=2, conv=convs[1])
@@ -339,7 +338,7 @@ def build_video_resnet(*, block: str, width: float, blocks_per_layer: Sequence[i
         stem = functools.partial(stem_2plus1d, mid_planes=scaled_channels(R2PLUS1D_STEM_MID_PLANES, width))
         convs = (conv_2plus1d, conv_2plus1d, conv_2plus1d, conv_2plus1d)
     else:
-        raise VidsslError(f"backbone block: expected one of {', '.join(BLOCKS)}, got {block!r}")
+        raise ArgumentError("block", f"expected one of {', '.join(BLOCKS)}, got {block!r}")
     return VideoResNet(stem=stem, convs=convs, blocks_per_layer=tuple(blocks_per_layer), widths=widths)
 
 
@@ -378,5 +377,5 @@ def tiny(*, width: float = 0.25, block: str = "r3d", layers: Sequence[int] = (1,
     *-18 depth).
     """
     if isinstance(layers, str) or len(tuple(layers)) != 4:
-        raise VidsslError(f"tiny layers: expected 4 integers >= 1, got {layers!r}")
+        raise ArgumentError("layers", f"expected 4 integers >= 1, got {layers!r}")
     return build_video_resnet(block=block, width=width, blocks_per_layer=tuple(layers))

@@ -12,7 +12,7 @@ Example::
     vae, flow_net = ClipVAE(width=16, latent_channels=8), FlowEstimator(width=16)
     view, mu, logvar = vae(clip)                    # view has the clip's shape
     flows = flow_net.clip_flows(clip)               # (B, 2, T - 1, H, W)
-    warped = warp_next_to_current(clip, flows)      # frame t+1 warped onto frame t
+    warped = warp_next_to_current(clip, flows)      # frame t+1 warped onto frame t (vidssl.ops.warp)
 """
 from __future__ import annotations
 
@@ -20,15 +20,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidssl.checks import check_positive_int
 from vidssl.errors import VidsslError
+from vidssl.ops.warp import frame_pairs, pair_flows_to_clip
 
-__all__ = ["ClipVAE", "FlowEstimator", "frame_pairs", "pair_flows_to_clip", "warp", "warp_next_to_current"]
-
-
-def _check_size(key: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise VidsslError(f"{key}: expected an integer >= 1, got {value!r}")
-    return value
+__all__ = ["ClipVAE", "FlowEstimator"]
 
 
 def _conv3d_block(in_ch: int, out_ch: int, *, stride: tuple[int, int, int]) -> nn.Sequential:
@@ -52,9 +48,9 @@ class ClipVAE(nn.Module):
 
     def __init__(self, channels: int = 3, *, width: int = 16, latent_channels: int = 8) -> None:
         super().__init__()
-        channels = _check_size("view.channels", channels)
-        width = _check_size("view.vae_width", width)
-        latent_channels = _check_size("view.latent_channels", latent_channels)
+        channels = check_positive_int("channels", channels)
+        width = check_positive_int("width", width)
+        latent_channels = check_positive_int("latent_channels", latent_channels)
         self.encoder = nn.Sequential(
             _conv3d_block(channels, width, stride=(1, 2, 2)),
             _conv3d_block(width, 2 * width, stride=(1, 2, 2)),
@@ -107,8 +103,8 @@ class FlowEstimator(nn.Module):
 
     def __init__(self, channels: int = 3, *, width: int = 16) -> None:
         super().__init__()
-        channels = _check_size("view.channels", channels)
-        width = _check_size("view.flow_width", width)
+        channels = check_positive_int("channels", channels)
+        width = check_positive_int("width", width)
         self.features = nn.Sequential(
             _conv2d_block(2 * channels, width, stride=2),
             _conv2d_block(width, 2 * width, stride=2),
@@ -129,43 +125,3 @@ class FlowEstimator(nn.Module):
     def clip_flows(self, x: torch.Tensor) -> torch.Tensor:
         """Flows between consecutive frames of clips (B, C, T, H, W) → (B, 2, T − 1, H, W), all pairs in one batch."""
         return pair_flows_to_clip(self(frame_pairs(x)), x.shape[0])
-
-
-def frame_pairs(x: torch.Tensor) -> torch.Tensor:
-    """Consecutive frames of clips (B, C, T, H, W) stacked as (B·(T − 1), 2C, H, W): (x_t, x_{t+1}) per row."""
-    if x.ndim != 5 or x.shape[2] < 2:
-        raise VidsslError(f"expected clips (B, C, T >= 2, H, W) for frame pairs, got shape {tuple(x.shape)}")
-    b, c, t, h, w = x.shape
-    current = x[:, :, :-1].transpose(1, 2).reshape(b * (t - 1), c, h, w)
-    following = x[:, :, 1:].transpose(1, 2).reshape(b * (t - 1), c, h, w)
-    return torch.cat([current, following], dim=1)
-
-
-def pair_flows_to_clip(flows: torch.Tensor, batch: int) -> torch.Tensor:
-    """Flows of :func:`frame_pairs` rows (B·(T − 1), 2, H, W) back to clip layout (B, 2, T − 1, H, W)."""
-    n, _, h, w = flows.shape
-    return flows.view(batch, n // batch, 2, h, w).transpose(1, 2)
-
-
-def warp(frames: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """Backward warping: output(p) = frames(p + flow(p)), bilinear, border padding; (N, C, H, W), (N, 2, H, W)."""
-    n, _, h, w = frames.shape
-    if flow.shape != (n, 2, h, w):
-        raise VidsslError(f"warp: expected a flow of shape {(n, 2, h, w)}, got {tuple(flow.shape)}")
-    ys, xs = torch.meshgrid(
-        torch.arange(h, device=frames.device, dtype=frames.dtype),
-        torch.arange(w, device=frames.device, dtype=frames.dtype),
-        indexing="ij",
-    )
-    x_src = xs + flow[:, 0]
-    y_src = ys + flow[:, 1]
-    grid = torch.stack([2 * x_src / max(w - 1, 1) - 1, 2 * y_src / max(h - 1, 1) - 1], dim=-1)
-    return F.grid_sample(frames, grid, mode="bilinear", padding_mode="border", align_corners=True)
-
-
-def warp_next_to_current(x: torch.Tensor, flows: torch.Tensor) -> torch.Tensor:
-    """Frame t+1 of every clip warped onto frame t by flow t: (B, C, T, H, W), (B, 2, T−1, H, W) → (B, C, T−1, H, W)."""
-    b, c, t, h, w = x.shape
-    following = x[:, :, 1:].transpose(1, 2).reshape(b * (t - 1), c, h, w)
-    flat_flows = flows.transpose(1, 2).reshape(b * (t - 1), 2, h, w)
-    return warp(following, flat_flows).view(b, t - 1, c, h, w).transpose(1, 2)

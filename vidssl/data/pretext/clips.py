@@ -10,7 +10,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from vidssl.errors import CorruptVideoError, VidsslError
+from vidssl.errors import CorruptVideoError
 
 
 class Record(Protocol):
@@ -24,13 +24,6 @@ class Reader(Protocol):
 
 class Augment(Protocol):
     def __call__(self, frames: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, dict[str, Any]]: ...
-
-
-def check_int_at_least(key: str, value: Any, minimum: int) -> int:
-    """``value`` if it is an int (not a bool) >= ``minimum``; else a VidsslError naming ``key``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise VidsslError(f"{key}: expected an integer >= {minimum}, got {value!r}")
-    return value
 
 
 def check_has_frames(record: Record) -> int:

@@ -27,12 +27,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from vidssl.checks import check_int_at_least
 from vidssl.data.pretext.clips import (
     Augment,
     Reader,
     Record,
     check_has_frames,
-    check_int_at_least,
     read_and_augment,
 )
 from vidssl.data.sampling import corp_clip_starts, fit_to_video
@@ -58,9 +58,9 @@ class CORPSampler:
     def __init__(
         self, *, clip_len: int = 16, dilation: int = 2, num_clips: int = 2, augment: Augment | None = None
     ) -> None:
-        self.clip_len = check_int_at_least("clip.frames", clip_len, 1)
-        self.dilation = check_int_at_least("clip.base_interval", dilation, 1)
-        self.num_clips = check_int_at_least("method.num_clips", num_clips, 2)
+        self.clip_len = check_int_at_least("clip_len", clip_len, 1)
+        self.dilation = check_int_at_least("dilation", dilation, 1)
+        self.num_clips = check_int_at_least("num_clips", num_clips, 2)
         self.augment = ClipAugment() if augment is None else augment
 
     def __repr__(self) -> str:

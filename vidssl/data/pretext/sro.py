@@ -33,42 +33,26 @@ from typing import Any
 import numpy as np
 import torch
 
-from vidssl.data.sampling import FIT_RULES, sro_clip_indices
+from vidssl.checks import ArgumentError, check_choice, check_int_range_pair, check_positive_int
 from vidssl.data.pretext.clips import Augment, Reader, Record, check_has_frames, read_and_augment
+from vidssl.data.sampling import FIT_RULES, sro_clip_indices
 from vidssl.data.transforms.clip import ClipAugment
-from vidssl.errors import VidsslError
 
 MAX_SEGMENTS = 5
 """§III-C: "we limit the number of video segments between 2 and 5"."""
 
 
-def _positive_int(key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise VidsslError(f"{key}: expected a positive integer, got {value!r}")
-    return int(value)
-
-
-def check_rate_range(rate_range: Any, key: str = "method.rate_range") -> tuple[int, int]:
-    """(low, high) integers with 1 <= low <= high: the candidate sampling rates p of §IV-F (default [1, 8])."""
-    try:
-        low, high = rate_range
-    except (TypeError, ValueError):
-        raise VidsslError(f"{key}: expected [low, high], got {rate_range!r}") from None
-    if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in (low, high)) or not 1 <= low <= high:
-        raise VidsslError(f"{key}: expected integers 1 <= low <= high, got {rate_range!r}")
-    return int(low), int(high)
-
-
 def check_segments(num_segments: Any, min_length: Any, clip_len: int) -> tuple[int, int]:
     """n in 2…5 (§III-C) and a minimum length that lets n segments fit in the clip."""
-    num_segments = _positive_int("method.num_segments", num_segments)
-    min_length = _positive_int("method.min_segment_length", min_length)
+    num_segments = check_positive_int("num_segments", num_segments)
+    min_length = check_positive_int("min_length", min_length)
     if not 2 <= num_segments <= MAX_SEGMENTS:
-        raise VidsslError(f"method.num_segments: expected 2 to {MAX_SEGMENTS} (§III-C), got {num_segments}")
+        raise ArgumentError("num_segments", f"expected 2 to {MAX_SEGMENTS} (§III-C), got {num_segments}")
     if num_segments * min_length > clip_len:
-        raise VidsslError(
-            f"method.num_segments={num_segments} segments of at least {min_length} frames do not fit in a "
-            f"{clip_len}-frame clip; use fewer segments or more frames"
+        raise ArgumentError(
+            "num_segments",
+            f"{num_segments} segments of at least {min_length} frames do not fit in a "
+            f"{clip_len}-frame clip; use fewer segments or more frames",
         )
     return num_segments, min_length
 
@@ -108,12 +92,10 @@ class SROSampler:
         augment: Augment | None = None,
         short_video: str = "loop",
     ) -> None:
-        self.clip_len = _positive_int("clip.frames", clip_len)
+        self.clip_len = check_positive_int("clip_len", clip_len)
         self.num_segments, self.min_length = check_segments(num_segments, min_length, self.clip_len)
-        self.rate_range = check_rate_range(rate_range)
-        if short_video not in FIT_RULES:
-            raise VidsslError(f"clip.short_video: expected one of {', '.join(FIT_RULES)}, got {short_video!r}")
-        self.short_video = short_video
+        self.rate_range = check_int_range_pair("rate_range", rate_range)
+        self.short_video = check_choice("short_video", short_video, FIT_RULES)
         self.key_clip = bool(key_clip)
         self.shuffle = bool(shuffle)
         self.augment = ClipAugment() if augment is None else augment

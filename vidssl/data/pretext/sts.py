@@ -24,25 +24,28 @@ the colours the network is shown (the paper augments with crop and flip only).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
 import torch
 
+from vidssl.checks import ArgumentError, check_choice, check_int_at_least, check_probability
 from vidssl.data.array_cache import ArrayCache, file_fingerprint
 from vidssl.data.flow import (
     DEFAULT_FLOW,
     FLOW_BOUND,
     FLOW_TEMPLATE,
     FlowEstimator,
+    check_flow_method,
     count_flow_frames,
     read_flow_frames,
     resize_flow,
 )
-from vidssl.data.pretext.clips import Reader, Record, check_has_frames, check_int_at_least, read_frames
+from vidssl.data.pretext.clips import Reader, Record, check_has_frames, read_frames
 from vidssl.data.sampling import FIT_RULES, fit_to_video, non_overlapping_clip_starts, random_clip_start
 from vidssl.data.statistics import (
     DOMINANT_COLOUR_RULES,
@@ -139,24 +142,21 @@ class STSSampler:
         short_video: str = "loop",
         frame_source: dict | None = None,
     ) -> None:
-        check_int_at_least("clip.frames", clip_len, 2)
+        self.clip_len = check_int_at_least("clip_len", clip_len, 2)
         self.size = check_square_size(size)
         if resize is None or len(resize) != 2 or min(resize) < self.size:
-            raise VidsslError(f"clip.resize: STS needs (h, w) of at least the crop size {self.size}, got {resize!r}")
-        if not 0.0 <= flip_p <= 1.0:
-            raise VidsslError(f"clip.flip_p: expected a probability in [0, 1], got {flip_p!r}")
-        for key, value, choices in (("method.clips", clips, CLIP_MODES), ("clip.short_video", short_video, FIT_RULES),
-                                    ("method.dominant_colour", dominant_colour, DOMINANT_COLOUR_RULES)):
-            if value not in choices:
-                raise VidsslError(f"{key}: expected one of {', '.join(choices)}, got {value!r}")
+            raise ArgumentError("resize", f"STS needs (h, w) of at least the crop size {self.size}, got {resize!r}")
+        self.resize = (int(resize[0]), int(resize[1]))
+        self.flip_p = check_probability("flip_p", flip_p)
+        self.clips = check_choice("clips", clips, CLIP_MODES)
+        self.short_video = check_choice("short_video", short_video, FIT_RULES)
+        self.dominant_colour = check_choice("dominant_colour", dominant_colour, DOMINANT_COLOUR_RULES)
         if flow_root is not None and not Path(flow_root).is_dir():
-            raise VidsslError(f"method.flow_root: {flow_root} is not a folder of per-video flow frames")
-        self.clip_len, self.resize, self.flip_p = clip_len, (int(resize[0]), int(resize[1])), float(flip_p)
-        self.clips, self.short_video, self.dominant_colour = clips, short_video, dominant_colour
-        self.estimator = FlowEstimator(flow)
+            raise ArgumentError("flow_root", f"{flow_root} is not a folder of per-video flow frames")
+        self.estimator = FlowEstimator(check_flow_method(flow, "flow"))
         self.flow_root, self.flow_bound, self.flow_template = flow_root, float(flow_bound), flow_template
         self.flow_cache = flow_cache
-        self.colour_bins = check_colour_bins(colour_bins)
+        self.colour_bins = check_colour_bins(colour_bins, "colour_bins")
         self.frame_source = dict(frame_source or {})
 
     def __repr__(self) -> str:
@@ -174,7 +174,7 @@ class STSSampler:
         if self.clips == "fixed":
             start = getattr(record, "start", None)
             if start is None:
-                raise VidsslError("method.clips=fixed: records must be ClipRecords (see fixed_clip_records)")
+                raise VidsslError("clips='fixed': records must be ClipRecords (see fixed_clip_records)")
         elif rng is None:
             start = max(num_frames - self.clip_len, 0) // 2
         else:

@@ -41,10 +41,11 @@ TransRank-family preset extends.
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 
+from vidssl.checks import ArgumentError, check_choice, check_positive_int, check_range_pair
+from vidssl.data.pretext.clips import Augment, Reader, Record, check_has_frames, read_and_augment
 from vidssl.data.sampling import (
     FIT_RULES,
     check_transform_name,
@@ -55,9 +56,7 @@ from vidssl.data.sampling import (
     spread_offsets,
     transform_indices,
 )
-from vidssl.data.pretext.clips import Augment, Reader, Record, check_has_frames, read_and_augment
 from vidssl.data.transforms.clip import ClipAugment
-from vidssl.errors import VidsslError
 
 SAMPLING_MODES: tuple[str, ...] = ("deterministic", "stochastic")
 
@@ -101,37 +100,26 @@ class TransRankSampler:
         augment: Augment | None = None,
         short_video: str = "loop",
     ) -> None:
-        transforms = tuple(check_transform_name(name) for name in transforms)
+        transforms = tuple(check_transform_name(name, "transforms") for name in transforms)
         if not transforms:
-            raise VidsslError("transrank transforms must name at least one temporal transformation")
+            raise ArgumentError("transforms", "expected at least one temporal transformation")
         if len(set(transforms)) != len(transforms):
-            raise VidsslError(f"transrank transforms must be distinct, got {transforms!r}")
-        if mode not in SAMPLING_MODES:
-            raise VidsslError(f"transrank mode must be one of {', '.join(SAMPLING_MODES)}, got {mode!r}")
-        num_clips = len(transforms) if num_clips is None else num_clips
-        if isinstance(num_clips, bool) or int(num_clips) != num_clips or num_clips < 1:
-            raise VidsslError(f"transrank num_clips must be a positive integer, got {num_clips!r}")
+            raise ArgumentError("transforms", f"expected distinct transformations, got {transforms!r}")
+        self.mode = check_choice("mode", mode, SAMPLING_MODES)
+        num_clips = check_positive_int("num_clips", len(transforms) if num_clips is None else num_clips)
         if mode == "deterministic" and num_clips != len(transforms):
-            raise VidsslError(
-                f"transrank deterministic mode needs num_clips == len(transforms) "
-                f"({len(transforms)}), got num_clips={num_clips}; use mode='stochastic' otherwise"
+            raise ArgumentError(
+                "num_clips",
+                f"deterministic mode needs num_clips == len(transforms) ({len(transforms)}), got {num_clips}; "
+                f"use mode='stochastic' otherwise",
             )
-        if short_video not in FIT_RULES:
-            raise VidsslError(f"transrank short_video must be one of {', '.join(FIT_RULES)}, got {short_video!r}")
-        if isinstance(clip_len, bool) or int(clip_len) != clip_len or clip_len < 1:
-            raise VidsslError(f"transrank clip_len must be a positive integer, got {clip_len!r}")
-        if isinstance(base_interval, bool) or int(base_interval) != base_interval or base_interval < 1:
-            raise VidsslError(f"transrank base_interval must be a positive integer, got {base_interval!r}")
-        if not 0 < jitter[0] <= jitter[1]:
-            raise VidsslError(f"transrank jitter must be (low, high) with 0 < low <= high, got {jitter!r}")
+        self.short_video = check_choice("short_video", short_video, FIT_RULES)
         self.transforms = transforms
-        self.num_clips = int(num_clips)
-        self.mode = mode
-        self.clip_len = int(clip_len)
-        self.base_interval = int(base_interval)
-        self.jitter = (float(jitter[0]), float(jitter[1]))
+        self.num_clips = num_clips
+        self.clip_len = check_positive_int("clip_len", clip_len)
+        self.base_interval = check_positive_int("base_interval", base_interval)
+        self.jitter = check_range_pair("jitter", jitter)
         self.augment = ClipAugment() if augment is None else augment
-        self.short_video = short_video
 
     def __repr__(self) -> str:
         return (

@@ -21,17 +21,16 @@ import math
 import numpy as np
 import torch
 
+from vidssl.checks import ArgumentError, check_choice, check_int_at_least, is_integer
 from vidssl.data.pretext.clips import (
     Augment,
     Reader,
     Record,
     check_has_frames,
-    check_int_at_least,
     read_and_augment,
 )
 from vidssl.data.sampling import FIT_RULES, vcop_tuple_indices
 from vidssl.data.transforms.clip import ClipAugment
-from vidssl.errors import VidsslError
 
 MAX_TUPLE = 5
 """VCOP §4.1 studies tuples of 2 to 5 clips (3 is its default)."""
@@ -63,14 +62,12 @@ class VCOPSampler:
         augment: Augment | None = None,
         short_video: str = "loop",
     ) -> None:
-        if isinstance(tuple_len, bool) or not isinstance(tuple_len, int) or not 2 <= tuple_len <= MAX_TUPLE:
-            raise VidsslError(f"method.num_clips: expected a VCOP tuple of 2 to {MAX_TUPLE} clips, got {tuple_len!r}")
-        check_int_at_least("clip.frames", clip_len, 1)
-        check_int_at_least("method.clip_interval", interval, 0)
-        if short_video not in FIT_RULES:
-            raise VidsslError(f"clip.short_video: expected one of {', '.join(FIT_RULES)}, got {short_video!r}")
-        self.clip_len, self.interval, self.tuple_len = clip_len, interval, tuple_len
-        self.short_video = short_video
+        if not (is_integer(tuple_len) and 2 <= tuple_len <= MAX_TUPLE):
+            raise ArgumentError("tuple_len", f"expected a VCOP tuple of 2 to {MAX_TUPLE} clips, got {tuple_len!r}")
+        self.tuple_len = int(tuple_len)
+        self.clip_len = check_int_at_least("clip_len", clip_len, 1)
+        self.interval = check_int_at_least("interval", interval, 0)
+        self.short_video = check_choice("short_video", short_video, FIT_RULES)
         self.augment = ClipAugment() if augment is None else augment
 
     @property

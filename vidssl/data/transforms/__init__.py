@@ -15,9 +15,9 @@ from vidssl.data.transforms.functional import (
     check_modality,
     frames_for_modality,
     normalize_on_device,
-    to_model_input,
     random_resized_crop_params,
     rgb_diff,
+    to_model_input,
 )
 
 __all__ = [

@@ -10,14 +10,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from vidssl.checks import (
+    ArgumentError,
+    check_int_at_least,
+    check_positive_int,
+    check_probability,
+    check_range_pair,
+    is_int_at_least,
+)
 from vidssl.data.transforms import functional as F
-from vidssl.errors import VidsslError
-
-
-def _check_probability(value: float, key: str) -> float:
-    if not 0.0 <= value <= 1.0:
-        raise VidsslError(f"{key} must be a probability in [0, 1], got {value!r}")
-    return float(value)
 
 
 class ClipAugment:
@@ -62,27 +63,19 @@ class ClipAugment:
         rotate: bool = False,
         resize: tuple[int, int] | None = None,
     ) -> None:
-        if isinstance(size, bool) or int(size) != size or size < 1:
-            raise VidsslError(f"augment size must be a positive integer, got {size!r}")
-        if not 0 < scale[0] <= scale[1] <= 1:
-            raise VidsslError(f"augment scale must satisfy 0 < low <= high <= 1, got {scale!r}")
-        if not 0 < ratio[0] <= ratio[1]:
-            raise VidsslError(f"augment ratio must satisfy 0 < low <= high, got {ratio!r}")
-        if not 0 < blur_sigma[0] <= blur_sigma[1]:
-            raise VidsslError(f"blur_sigma must satisfy 0 < low <= high, got {blur_sigma!r}")
+        self.size = check_positive_int("size", size)
+        self.scale = check_range_pair("scale", scale, at_most=1)
+        self.ratio = check_range_pair("ratio", ratio)
+        self.blur_sigma = check_range_pair("blur_sigma", blur_sigma)
         if resize is not None:
-            if len(resize) != 2 or any(isinstance(v, bool) or int(v) != v or v < size for v in resize):
-                raise VidsslError(f"augment resize must be (height, width) integers >= size {size}, got {resize!r}")
+            if len(resize) != 2 or not all(is_int_at_least(v, size) for v in resize):
+                raise ArgumentError("resize", f"expected (height, width) integers >= size {size}, got {resize!r}")
             resize = (int(resize[0]), int(resize[1]))
         self.resize = resize
-        self.size = int(size)
-        self.scale = (float(scale[0]), float(scale[1]))
-        self.ratio = (float(ratio[0]), float(ratio[1]))
-        self.flip_p = _check_probability(flip_p, "flip_p")
-        self.jitter_p = _check_probability(jitter_p, "jitter_p")
-        self.grayscale_p = _check_probability(grayscale_p, "grayscale_p")
-        self.blur_p = _check_probability(blur_p, "blur_p")
-        self.blur_sigma = (float(blur_sigma[0]), float(blur_sigma[1]))
+        self.flip_p = check_probability("flip_p", flip_p)
+        self.jitter_p = check_probability("jitter_p", jitter_p)
+        self.grayscale_p = check_probability("grayscale_p", grayscale_p)
+        self.blur_p = check_probability("blur_p", blur_p)
         self.rotate = bool(rotate)
         self.brightness = float(brightness)
         self.contrast = float(contrast)
@@ -162,14 +155,10 @@ class EvalTransform:
     """
 
     def __init__(self, size: int = 112, *, resize_short: int = 128, crops: int = 1) -> None:
-        if isinstance(size, bool) or int(size) != size or size < 1:
-            raise VidsslError(f"eval size must be a positive integer, got {size!r}")
-        if int(resize_short) != resize_short or resize_short < size:
-            raise VidsslError(f"resize_short must be an integer >= size ({size}), got {resize_short!r}")
+        self.size = check_positive_int("size", size)
+        self.resize_short = check_int_at_least("resize_short", resize_short, self.size)
         if crops not in (1, 3):
-            raise VidsslError(f"eval test crops: expected 1 (centre) or 3 (along the long side), got {crops!r}")
-        self.size = int(size)
-        self.resize_short = int(resize_short)
+            raise ArgumentError("crops", f"expected 1 (centre) or 3 (along the long side), got {crops!r}")
         self.crops = int(crops)
 
     def __repr__(self) -> str:

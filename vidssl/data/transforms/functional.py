@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 import torch
 
+from vidssl.checks import check_choice, check_non_negative, check_number_in, check_range_pair
 from vidssl.errors import VidsslError
 
 KINETICS_MEAN: tuple[float, float, float] = (0.43216, 0.394666, 0.37645)
@@ -73,10 +74,8 @@ def random_resized_crop_params(
     """
     if height < 1 or width < 1:
         raise VidsslError(f"frame size must be positive, got {height}x{width}")
-    if not 0 < scale[0] <= scale[1] <= 1:
-        raise VidsslError(f"crop scale must satisfy 0 < low <= high <= 1, got {scale!r}")
-    if not 0 < ratio[0] <= ratio[1]:
-        raise VidsslError(f"crop ratio must satisfy 0 < low <= high, got {ratio!r}")
+    check_range_pair("scale", scale, at_most=1)
+    check_range_pair("ratio", ratio)
     area = height * width
     log_low, log_high = math.log(ratio[0]), math.log(ratio[1])
     for _ in range(attempts):
@@ -289,11 +288,9 @@ def color_jitter_params(
     0), the hue shift ``U[−hue, hue]``; an op with strength 0 is left out.
     Returns e.g. ``[("contrast", 1.2), ("brightness", 0.7), ...]``.
     """
-    for key, value in (("brightness", brightness), ("contrast", contrast), ("saturation", saturation)):
-        if value < 0:
-            raise VidsslError(f"{key} jitter strength must be >= 0, got {value}")
-    if not 0 <= hue <= 0.5:
-        raise VidsslError(f"hue jitter must be in [0, 0.5], got {hue}")
+    for name, value in (("brightness", brightness), ("contrast", contrast), ("saturation", saturation)):
+        check_non_negative(name, value)
+    check_number_in("hue", hue, 0, 0.5)
     ops: list[tuple[str, float]] = []
     for index in rng.permutation(4):
         name = ("brightness", "contrast", "saturation", "hue")[index]
@@ -380,9 +377,8 @@ differences and normalised RGB live in comparable ranges (ALGORITHMS.md, TransRa
 
 
 def check_modality(modality: str) -> str:
-    if modality not in MODALITIES:
-        raise VidsslError(f"model.modality: expected one of {', '.join(MODALITIES)}, got {modality!r}")
-    return modality
+    """``modality`` if it is one of :data:`MODALITIES` (the network input: RGB frames or RGBDiff)."""
+    return check_choice("modality", modality, MODALITIES)
 
 
 def frames_for_modality(clip_len: int, modality: str) -> int:

@@ -4,26 +4,29 @@ SynthMotion (generated once, cached) → frames pre-decoded at low resolution �
 TransRank-T pretraining with the ``tiny`` backbone → retrieval and finetuning
 (small label fraction) for the pretrained backbone and for the same backbone at
 its random initialisation → ``results.json``, ``report.md``, ``plots/`` and a
-table on stdout. Every setting comes from the packaged ``quickstart.yaml``.
+table (:func:`results_table`, :func:`verdict`) that ``vidssl quickstart`` prints.
+Every setting comes from the packaged ``quickstart.yaml``.
 """
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from vidssl.cli.commands import load_run_config, pretrain, random_init_backbone
-from vidssl.cli.evaluate import load_eval_data, run_finetune, run_retrieval
 from vidssl.config.loading import to_dict
-from vidssl.engine.run_folder import holds_run
 from vidssl.data.synthmotion import motion_type_labels
+from vidssl.engine.run_folder import holds_run
 from vidssl.eval import plots
 from vidssl.fileio import write_json_atomic, write_text_atomic
+from vidssl.recipes.configs import load_run_config
+from vidssl.recipes.pretrain import pretrain, random_init_backbone
+from vidssl.recipes.protocols.configured import load_eval_data, run_finetune, run_retrieval
 
 KS = (1, 5, 10, 20, 50)
 MODELS = ("pretrained", "random_init")
 
 
 def quickstart(out: str | Path, *, config: str = "quickstart", overrides: list[str] = ()) -> dict:
+    """Pretrain, evaluate both backbones, write results.json, report.md and plots/ into ``out``; returns the results."""
     start = time.time()
     out = Path(out)
     cfg = load_run_config(config, list(overrides))
@@ -53,10 +56,6 @@ def quickstart(out: str | Path, *, config: str = "quickstart", overrides: list[s
     plot_paths = make_plots(out / "plots", history, finetune_histories, results)
     table = results_table(results)
     write_text_atomic(out / "report.md", report_markdown(results, table, plot_paths, out))
-    print()
-    print(table)
-    print(verdict(results))
-    print(f"\nwall time {results['wall_seconds']:.0f} s; report: {out / 'report.md'}; plots: {out / 'plots'}")
     return results
 
 

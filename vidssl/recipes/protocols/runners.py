@@ -1,10 +1,12 @@
-"""Each ``vidssl eval <protocol>``: run it on one backbone, return its JSON-ready results and draw its plots.
+"""The runner of each ``vidssl eval`` protocol: run it on one backbone, return its JSON-ready results, draw its plots.
 
 Every runner has the same shape, ``runner(cfg, backbone, run) -> dict``; the
 dict holds the protocol's numbers and ``"plots"``, the PNG files it drew in
-``run.plots``. :func:`vidssl.cli.evaluate.evaluate_command` writes it to
-``eval_<protocol>.json``. Frozen-feature protocols share ``run.cache``, so the
-features of one (weights, videos, clips, layer) are computed once.
+``run.plots``. :func:`vidssl.recipes.protocols.evaluate.evaluate_protocol`
+writes it to ``eval_<protocol>.json``; :data:`vidssl.recipes.protocols.PROTOCOLS`
+pairs each runner with its name, settings and figures. Frozen-feature protocols
+share ``run.cache``, so the features of one (weights, videos, clips, layer) are
+computed once.
 """
 from __future__ import annotations
 
@@ -15,9 +17,16 @@ from typing import Any
 
 import numpy as np
 
-from vidssl.cli import build
-from vidssl.cli.commands import eval_data_config, random_init_backbone
-from vidssl.cli.evaluate import (
+from vidssl.data.datasets import load_records
+from vidssl.engine.distributed import resolve_device
+from vidssl.errors import VidsslError
+from vidssl.eval import plots
+from vidssl.eval.features import extract_features
+from vidssl.eval.motion_types import MOTION_TYPES
+from vidssl.eval.retrieval import similarity_topk
+from vidssl.recipes.data import build_reader
+from vidssl.recipes.pretrain import random_init_backbone
+from vidssl.recipes.protocols.configured import (
     drop_arrays,
     eval_clips,
     load_eval_data,
@@ -27,14 +36,7 @@ from vidssl.cli.evaluate import (
     run_retrieval,
     run_temporal_task,
 )
-from vidssl.config.schema import RunConfig
-from vidssl.data.datasets import load_records
-from vidssl.engine.distributed import resolve_device
-from vidssl.errors import VidsslError
-from vidssl.eval import plots
-from vidssl.eval.features import extract_features
-from vidssl.eval.motion_types import MOTION_TYPES
-from vidssl.eval.retrieval import similarity_topk
+from vidssl.recipes.run_config import RunConfig, eval_data_config
 
 KS = (1, 5, 10, 20, 50)
 
@@ -244,7 +246,7 @@ def scene_data(cfg: RunConfig) -> dict:
         listed, classes = load_records(s.format, s.root, split=split, annotations=s.annotations, labelled=True,
                                        frame_template=data_cfg.frame_template)
         records += listed
-    reader, records = build.build_reader(data_cfg, records)
+    reader, records = build_reader(data_cfg, records)
     return {"records": records, "reader": reader, "classes": classes, "source": s.root}
 
 
@@ -315,7 +317,7 @@ def similarity_data(cfg: RunConfig):
     pairs = aslan.read_aslan_pairs(Path(s.annotations), Path(s.root))
     data_cfg = dataclasses.replace(eval_data_config(cfg), format="folder", root=s.root, annotations=None)
     records = aslan.probe_pair_videos(pairs.videos, frame_template=cfg.data.frame_template)
-    reader, records = build.build_reader(data_cfg, records)
+    reader, records = build_reader(data_cfg, records)
     return records, reader, pairs, s.annotations
 
 
@@ -344,19 +346,3 @@ def tsne(cfg: RunConfig, backbone, run: EvalRun) -> dict:
         "chance_agreement": float(np.mean(np.bincount(named[run.name][1]) / len(named[run.name][1]))),
         "plots": _plot_names([figure], run),
     }
-
-
-RUNNERS = {
-    "retrieval": retrieval,
-    "linear": linear,
-    "finetune": finetune,
-    "semi": semi,
-    "sync": temporal("sync"),
-    "order": temporal("order"),
-    "motion": motion,
-    "scenes": scenes,
-    "similarity": similarity,
-    "tsne": tsne,
-}
-PROTOCOLS = tuple(RUNNERS)
-

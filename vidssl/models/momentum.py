@@ -13,16 +13,10 @@ import copy
 import torch
 from torch import nn
 
+from vidssl.checks import check_number_in
 from vidssl.errors import VidsslError
 
-__all__ = ["frozen_copy", "momentum_update", "check_momentum"]
-
-
-def check_momentum(momentum: float, key: str = "momentum") -> float:
-    """Reject a momentum outside [0, 1]."""
-    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0.0 <= momentum <= 1.0:
-        raise VidsslError(f"{key}: expected a number in [0, 1], got {momentum!r}")
-    return float(momentum)
+__all__ = ["frozen_copy", "momentum_update"]
 
 
 def frozen_copy(module: nn.Module) -> nn.Module:
@@ -41,7 +35,7 @@ def momentum_update(target: nn.Module, source: nn.Module, momentum: float) -> No
     target's own, accumulated on what the target itself sees, as in MoCo.
     The two modules must have the same parameter names and shapes.
     """
-    momentum = check_momentum(momentum)
+    momentum = check_number_in("momentum", momentum, 0, 1)
     source_params = dict(source.named_parameters())
     for name, param in target.named_parameters():
         if name not in source_params or source_params[name].shape != param.shape:

@@ -18,13 +18,15 @@ Protocol (footnote 4, and the evaluation habits of :mod:`vidssl.eval.features`):
 
 Scores are normalised as in footnote 5 (:func:`normalize_speediness`: mean of
 the 1× clips → 0, of the 2× clips → 1) and summarised per speed and per class
-by :func:`summarize_speediness`.
+by :func:`summarize_speediness`; :func:`write_speediness_report` writes the
+summary and both figures.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,6 +38,8 @@ from vidssl.data.sampling import clip_span, scaled_interval
 from vidssl.data.transforms import EvalTransform, frames_for_modality
 from vidssl.errors import CorruptVideoError, VidsslError
 from vidssl.eval.features import eval_clip_indices, ordered_loader, read_eval_clips, warn_invalid
+from vidssl.eval.plots import plot_speediness, plot_speediness_per_class
+from vidssl.fileio import write_json_atomic
 from vidssl.progress import progress_bar
 
 SPEEDS: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
@@ -321,3 +325,24 @@ def scores_by_class(
             speed_name(s): result.scores[of_class & (result.speeds == s)] for s in speeds
         }
     return grouped
+
+
+def write_speediness_report(
+    result: SpeedinessScores, class_names: Sequence[str] | None, out_dir: Path, *, name: str, details: dict[str, Any]
+) -> dict:
+    """Summarise ``result`` into ``out_dir``: speediness.json (the summary, then ``details``), speediness.png
+    (Fig. 4, normalised) and speediness_per_class.png (Fig. 7, raw); ``name`` goes into the figure titles.
+
+    Returns the summary. A result without one scored clip is an error (every video failed to decode).
+    """
+    if result.scores.size == 0:
+        raise VidsslError(f"speediness: every one of the {result.num_videos} videos failed to decode")
+    summary = summarize_speediness(result, class_names)
+    summary.update(details)
+    write_json_atomic(out_dir / "speediness.json", summary, indent=2)
+    normalized = normalize_speediness(result.scores, result.speeds)
+    plot_speediness(scores_by_speed(result, normalized), out_dir / "speediness.png",
+                    title=f"Speediness (normalised), {name}")
+    plot_speediness_per_class(scores_by_class(result, class_names), out_dir / "speediness_per_class.png",
+                              title=f"Speediness per class (unnormalised), {name}")
+    return summary
