@@ -11,7 +11,22 @@ import sys
 from pathlib import Path
 
 from vidssl.errors import VidsslError
-from vidssl.recipes.protocol_names import PROTOCOL_NAMES
+
+
+class ProtocolNames:
+    """The ``vidssl eval`` protocols, read from their table only when argparse checks a name or prints help,
+    so that building the parser (and ``vidssl --help``) imports no torch."""
+
+    def names(self) -> tuple[str, ...]:
+        from vidssl.recipes.protocols import PROTOCOLS
+
+        return tuple(PROTOCOLS)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.names()
+
+    def __iter__(self):
+        return iter(self.names())
 
 
 def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
@@ -96,7 +111,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=run_pretrain)
 
     p = sub.add_parser("eval", help="evaluate a pretrained backbone: eval_<protocol>.json and plots/")
-    p.add_argument("protocol", choices=list(PROTOCOL_NAMES), help=", ".join(PROTOCOL_NAMES))
+    p.add_argument("protocol", metavar="PROTOCOL", choices=ProtocolNames(), help="one of %(choices)s")
     p.add_argument("backbone", help="run folder, its backbone.pt or checkpoints/last.pt ('random' for a random init)")
     p.add_argument("--config", default=None, help="config for data/eval settings (default: the run's config.yaml)")
     p.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. eval.num_clips=5")

@@ -31,7 +31,6 @@ from vidssl.errors import CorruptVideoError, VidsslError
 from vidssl.fileio import write_json_atomic
 from vidssl.progress import progress_bar
 
-FORMATS = ("folder", "ucf101", "hmdb51", "kinetics", "sthsth", "csv")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".webm", ".mkv", ".mov")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 CACHE_ENV_VAR = "VIDSSL_CACHE"
@@ -493,6 +492,8 @@ _LISTERS: dict[str, Callable[..., tuple[_Listing, list[str]]]] = {
     "sthsth": _list_sthsth,
     "csv": _list_csv,
 }
+FORMATS: tuple[str, ...] = tuple(_LISTERS)
+"""The dataset layouts :func:`load_records` reads, one ``_list_<format>`` function each."""
 
 
 # ---------------------------------------------------------------------------

@@ -3,8 +3,8 @@
 Every runner has the same shape, ``runner(cfg, backbone, run) -> dict``; the
 dict holds the protocol's numbers and ``"plots"``, the PNG files it drew in
 ``run.plots``. :func:`vidssl.recipes.protocols.evaluate.evaluate_protocol`
-writes it to ``eval_<protocol>.json``; :data:`vidssl.recipes.protocols.PROTOCOLS`
-pairs each runner with its name, settings and figures. Frozen-feature protocols
+writes it to ``eval_<protocol>.json``; :data:`PROTOCOLS`, at the end of this
+file, pairs each runner with its name, settings and figures. Frozen-feature protocols
 share ``run.cache``, so the features of one (weights, videos, clips, layer) are
 computed once.
 """
@@ -36,6 +36,7 @@ from vidssl.recipes.protocols.configured import (
     run_retrieval,
     run_temporal_task,
 )
+from vidssl.recipes.protocols.record import Protocol
 from vidssl.recipes.run_config import RunConfig, eval_data_config
 
 KS = (1, 5, 10, 20, 50)
@@ -346,3 +347,47 @@ def tsne(cfg: RunConfig, backbone, run: EvalRun) -> dict:
         "chance_agreement": float(np.mean(np.bincount(named[run.name][1]) / len(named[run.name][1]))),
         "plots": _plot_names([figure], run),
     }
+
+
+# The table: one record per protocol, in the order `vidssl eval --help` lists them and the benchmark's
+# columns follow. Adding a protocol is its runner above and its record here (docs/ADDING.md).
+PROTOCOLS: dict[str, Protocol] = {record.name: record for record in (
+    Protocol("retrieval", retrieval,
+             "R@1/5/10/20/50 of test videos querying train videos, at eval.layer and per layer (STS Fig. 11), "
+             "and a grid of queries with their 3 nearest videos (STS Fig. 12)",
+             subsections=(), figures=("retrieval_recall.png", "retrieval_grid.png", "retrieval_per_layer.png"),
+             fusable=True, benchmarked=True),
+    Protocol("linear", linear,
+             "top-1 of a linear layer on the frozen backbone's z-scored features (CORP §4.1)",
+             subsections=("linear",), figures=("linear_loss.png",), benchmarked=True),
+    Protocol("finetune", finetune,
+             "video and clip accuracy of the finetuned backbone (TransRank Table 11); with lr_sweep every lr and "
+             "the best (Fig. 5)",
+             subsections=("finetune",), figures=("finetune_curves.png", "finetune_lr_sweep.png"),
+             fusable=True, benchmarked=True),
+    Protocol("semi", semi,
+             "finetuned video accuracy on class-balanced label subsets (CORP Table 3)",
+             subsections=("finetune",), figures=("semi_accuracy.png",)),
+    Protocol("sync", temporal("sync"),
+             "which of 7 shifts separates two clips, by an MLP on frozen layer4 (TransRank appendix A.1)",
+             subsections=("temporal",), figures=("sync_loss.png",), benchmarked=True),
+    Protocol("order", temporal("order"),
+             "whether a clip's two halves are in order, by an MLP on frozen layer4 (TransRank appendix A.1)",
+             subsections=("temporal",), figures=("order_loss.png",), benchmarked=True),
+    Protocol("motion", motion,
+             "5-way motion-type accuracy of the finetuned backbone (TransRank appendix A.1, Table 10)",
+             subsections=("finetune",), figures=("motion_curves.png",), benchmarked=True),
+    Protocol("scenes", scenes,
+             "dynamic scene recognition: per-layer features, leave-one-out linear SVM (STS §6.3)",
+             subsections=("scenes",), figures=("scenes_confusion.png", "scenes_per_layer.png"),
+             data_section="eval.scenes"),
+    Protocol("similarity", similarity,
+             "action similarity (ASLAN): 36-d pair distances, linear SVM, 10 folds (STS §6.4)",
+             subsections=("similarity",), figures=("similarity_roc.png",), data_section="eval.similarity"),
+    Protocol("tsne", tsne,
+             "t-SNE maps of the test videos' features beside random init's, kNN label agreement (SRO Fig. 4)",
+             subsections=(), figures=("tsne.png",)),
+)}
+
+BENCHMARK_PROTOCOLS = tuple(name for name, record in PROTOCOLS.items() if record.benchmarked)
+"""The protocols ``vidssl benchmark`` scores, in table order."""

@@ -131,3 +131,4 @@ RECIPE = Recipe(
     build_method=build_method,
     build_dataset=build_dataset,
 )
+RECIPES = (RECIPE,)

@@ -95,3 +95,4 @@ def build_method(cfg: RunConfig, backbone: nn.Module, run_dir=None) -> CORP:
 PAPER = "Hu et al., contrast and order representations (CORP), ICCV 2021"
 CORP_M = Recipe(name="corp_m", paper=PAPER, config=CORPConfig, build_sampler=build_sampler, build_method=build_method)
 CORP_F = Recipe(name="corp_f", paper=PAPER, config=CORPfConfig, build_sampler=build_sampler, build_method=build_method)
+RECIPES = (CORP_M, CORP_F)

@@ -62,3 +62,4 @@ RECIPE = Recipe(
     build_sampler=build_sampler,
     build_method=build_method,
 )
+RECIPES = (RECIPE,)

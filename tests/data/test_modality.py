@@ -10,9 +10,9 @@ from vidssl.errors import VidsslError
 from vidssl.eval.features import EvalClips, extract_features
 from vidssl.methods.transrank import TransRank
 from vidssl.models import build_backbone
+from vidssl.recipes.pretext.transrank import TransRankConfig
 from vidssl.recipes.pretrain import build_pretext_sampler
 from vidssl.recipes.run_config import RunConfig
-from vidssl.recipes.transrank import TransRankConfig
 
 
 def test_rgbdiff_is_the_scaled_difference_of_consecutive_frames():

@@ -253,3 +253,4 @@ VIEW_SYNTHESIS = Recipe(
     build_method=build_view_synthesis,
     after_fit=save_view_grid,
 )
+RECIPES = (RECIPE, VIEW_SYNTHESIS)
