@@ -68,7 +68,8 @@ def claim_rows(results: dict[str, dict]) -> list[tuple[str, str, bool]]:
     rows = []
     rows.append(("rate task helps: order+rate > order, finetune", f"{pct(tune['order_rate'])} vs {pct(tune['order'])}",
                  tune["order_rate"] > tune["order"]))
-    rows.append(("contrast raises retrieval: cosine > order+rate, R@1", f"{pct(r1['cosine'])} vs {pct(r1['order_rate'])}",
+    rows.append(("contrast raises retrieval: cosine > order+rate, R@1",
+                 f"{pct(r1['cosine'])} vs {pct(r1['order_rate'])}",
                  r1["cosine"] > r1["order_rate"]))
     rows.append(("shuffle similarity > cosine, finetune and R@1",
                  f"{pct(tune['shuffle'])}/{pct(r1['shuffle'])} vs {pct(tune['cosine'])}/{pct(r1['cosine'])}",

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from test_cli import assert_one_line_error, run_cli
+from clitools import assert_one_line_error, run_cli
 from videofixtures import TINY_RUN_OVERRIDES as TINY
 from videofixtures import make_csv, make_hmdb51, make_kinetics, make_ucf101
 from vidssl.config.loading import apply_overrides, from_dict

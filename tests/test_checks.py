@@ -106,7 +106,8 @@ def test_number_in_closed_and_half_open_intervals():
     assert check_number_in("hue", 0.5, 0, 0.5) == 0.5
     assert check_number_in("dropout", 0.0, 0, 1, high_open=True) == 0.0
     refused(check_number_in, "momentum", 1.5, 0, 1, message="momentum: expected a number in [0, 1], got 1.5")
-    refused(check_number_in, "dropout", 1.0, 0, 1, high_open=True, message="dropout: expected a number in [0, 1), got 1.0")
+    refused(check_number_in, "dropout", 1.0, 0, 1, high_open=True,
+            message="dropout: expected a number in [0, 1), got 1.0")
     refused(check_number_in, "hue", "x", 0, 0.5, message="hue: expected a number in [0, 0.5], got 'x'")
     refused(check_number_in, "dropout", math.nan, 0, 1, message="dropout: expected a number in [0, 1], got nan")
 
@@ -135,7 +136,8 @@ def test_range_pairs():
     refused(check_range_pair, "scale", (0.5, 1.5), at_most=1,
             message="scale: expected (low, high) with 0 < low <= high <= 1, got (0.5, 1.5)")
     for bad in (None, 1.0, (1.0,), (1.0, 2.0, 3.0), "ab", ("a", "b")):
-        refused(check_range_pair, "ratio", bad, message=f"ratio: expected (low, high) with 0 < low <= high, got {bad!r}")
+        refused(check_range_pair, "ratio", bad,
+                message=f"ratio: expected (low, high) with 0 < low <= high, got {bad!r}")
     low, high = check_int_range_pair("rate_range", np.array([1, 8]))
     assert (low, high) == (1, 8) and type(low) is int and type(high) is int
     assert check_int_range_pair("rate_range", (0, 0), minimum=0) == (0, 0)

@@ -251,7 +251,12 @@ def test_every_method_class_has_a_tiny_instance():
     assert set(METHOD_CLASSES) == set(TINY_METHODS)
     from vidssl.recipes.table import RECIPES
 
-    built = {r.name: getattr(sys.modules[r.build_method.__module__], inspect.signature(r.build_method).return_annotation) for r in RECIPES.values()}
+    def built_class(recipe):
+        """The class a recipe's build_method names as its return annotation."""
+        module = sys.modules[recipe.build_method.__module__]
+        return getattr(module, inspect.signature(recipe.build_method).return_annotation)
+
+    built = {r.name: built_class(r) for r in RECIPES.values()}
     assert set(built.values()) <= set(METHOD_CLASSES.values())  # every recipe builds a class checked here
 
 

@@ -138,7 +138,8 @@ def check_positive(name: str, value: Any, *, finite: bool = False) -> float:
 
 
 def check_non_negative(name: str, value: Any, *, finite: bool = False) -> float:
-    """``value`` as a ``float`` if it is a number >= 0 (and not infinite, with ``finite``): a loss weight λ, a margin."""
+    """``value`` as a ``float`` if it is a number >= 0 (and not infinite, with ``finite``): a loss weight λ,
+    a margin."""
     if not is_non_negative(value) or (finite and not math.isfinite(value)):
         raise ArgumentError(name, f"expected a {'finite ' if finite else ''}number >= 0, got {value!r}")
     return float(value)

@@ -51,7 +51,7 @@ class Reader(Protocol):
     record's.
     """
 
-    def read(self, path: str, indices: Sequence[int]) -> np.ndarray: ...
+    def read(self, path: str, indices: Sequence[int] | np.ndarray) -> np.ndarray: ...
 
 
 @runtime_checkable

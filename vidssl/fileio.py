@@ -38,7 +38,9 @@ TEMP_SUFFIX = ".vidssl-tmp"
 # as abandoned after this long: no single write of ours takes a day.
 STALE_AFTER_SECONDS = 24 * 3600
 LEGACY_STALE_AFTER_SECONDS = 3600
-_TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.[0-9a-f]{8}" + re.escape(TEMP_SUFFIX) + "$")
+_TEMP_NAME = re.compile(
+    r"^\.(?P<target>.+)\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.[0-9a-f]{8}" + re.escape(TEMP_SUFFIX) + "$"
+)
 _LEGACY_TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")  # tempfile.mkstemp(prefix=".name.", suffix=".tmp")
 _swept_folders: set[str] = set()
 
@@ -88,7 +90,7 @@ def is_stale_temporary(path: Path, *, now: float | None = None) -> bool:
 
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     """Delete the abandoned temporaries of killed writes in ``folder`` (not recursive); returns what was removed."""
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(Path(folder).iterdir())
     except OSError:

@@ -8,36 +8,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from videofixtures import TINY_RUN_OVERRIDES, make_ucf101
+from clitools import TINY, assert_one_line_error, data_overrides, run_cli
+from videofixtures import make_ucf101
 from vidssl.cli.main import main
+from vidssl.errors import VidsslError
 from vidssl.recipes.configs import load_run_config, packaged_config_names
-
-# the tiny backbone at 1/8 width: nothing here depends on the width, and each run's checkpoints shrink 4x
-TINY = [*TINY_RUN_OVERRIDES, "model.width=0.125"]
 
 
 @pytest.fixture(scope="module")
 def ucf(tmp_path_factory):
     return make_ucf101(tmp_path_factory.mktemp("ucf"))
-
-
-def data_overrides(fixture):
-    return ["data.format=ucf101", f"data.root={fixture.root}", f"data.annotations={fixture.annotations}"]
-
-
-def run_cli(args, capsys):
-    code = main(args)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_one_line_error(code, err, *needles):
-    assert code == 2
-    lines = [line for line in err.strip().splitlines() if line.strip()]
-    assert lines and lines[-1].startswith("error: "), err
-    assert "Traceback" not in err
-    for needle in needles:
-        assert needle in lines[-1], lines[-1]
 
 
 def test_missing_config_file(tmp_path, capsys):
@@ -60,14 +40,16 @@ def test_bad_config_keys_and_types(tmp_path, capsys, override, needles):
 
 
 def test_nonexistent_data_root(tmp_path, capsys):
-    args = ["pretrain", "quickstart", "data.format=folder", f"data.root={tmp_path / 'missing'}", "--out", str(tmp_path / "r")]
+    args = ["pretrain", "quickstart", "data.format=folder", f"data.root={tmp_path / 'missing'}",
+            "--out", str(tmp_path / "r")]
     code, _, err = run_cli(args, capsys)
     assert_one_line_error(code, err, "missing")
 
 
 def test_empty_dataset(tmp_path, capsys):
     (tmp_path / "empty" / "SomeClass").mkdir(parents=True)
-    args = ["pretrain", "quickstart", "data.format=folder", f"data.root={tmp_path / 'empty'}", "--out", str(tmp_path / "r")]
+    args = ["pretrain", "quickstart", "data.format=folder", f"data.root={tmp_path / 'empty'}",
+            "--out", str(tmp_path / "r")]
     code, _, err = run_cli(args, capsys)
     assert_one_line_error(code, err, "empty")
 
@@ -87,7 +69,7 @@ def test_malformed_split_file_and_unknown_class(tmp_path, capsys):
 
 
 def test_debug_shows_the_traceback(tmp_path):
-    with pytest.raises(Exception):
+    with pytest.raises(VidsslError):
         main(["--debug", "pretrain", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "run")])
 
 
@@ -260,7 +242,8 @@ def test_every_preset_builds_and_runs_two_steps(ucf, tmp_path, capsys, config):
     overrides += [f"model.width={PRESET_WIDTH}"]
     run = tmp_path / "run"
     # 8 training videos, batch 4 → two steps
-    code, _, err = run_cli(["pretrain", config, *data_overrides(ucf), *overrides, "train.batch_size=4", "--out", str(run)], capsys)
+    args = ["pretrain", config, *data_overrides(ucf), *overrides, "train.batch_size=4", "--out", str(run)]
+    code, _, err = run_cli(args, capsys)
     assert code == 0, err
     state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
     assert state["epoch"] == 1

@@ -95,20 +95,24 @@ ERRORS = {
                              ["quickstrt", "not found", "did you mean quickstart"]),
     "config file missing": (lambda w, t: ["pretrain", str(t / "nope.yaml"), "--out", str(t / "r")],
                             ["nope.yaml", "not found"]),
-    "config file empty": (lambda w, t: ["pretrain", empty_yaml(t), "--out", str(t / "r")], ["empty.yaml", "empty config"]),
-    "config file not YAML": (lambda w, t: ["pretrain", broken_yaml(t), "--out", str(t / "r")], ["broken.yaml", "not valid YAML"]),
+    "config file empty": (lambda w, t: ["pretrain", empty_yaml(t), "--out", str(t / "r")],
+                          ["empty.yaml", "empty config"]),
+    "config file not YAML": (lambda w, t: ["pretrain", broken_yaml(t), "--out", str(t / "r")],
+                             ["broken.yaml", "not valid YAML"]),
     "unknown key": (lambda w, t: pretrain(w, t, "train.lrr=0.1"), ["'train.lrr'", "valid keys"]),
     "wrong type": (lambda w, t: pretrain(w, t, "train.epochs=many"), ["'train.epochs'", "expected an integer"]),
     "clip.frames=0": (lambda w, t: pretrain(w, t, "clip.frames=0"), ["clip.frames=0: expected a positive integer"]),
     "clip.frames=-3": (lambda w, t: pretrain(w, t, "clip.frames=-3"), ["clip.frames=-3: expected a positive integer"]),
     "clip.size=0": (lambda w, t: pretrain(w, t, "clip.size=0"), ["clip.size=0"]),
-    "negative cache_short_side": (lambda w, t: pretrain(w, t, "data.cache_short_side=-1"), ["data.cache_short_side=-1"]),
+    "negative cache_short_side": (lambda w, t: pretrain(w, t, "data.cache_short_side=-1"),
+                                  ["data.cache_short_side=-1"]),
     "unknown backbone": (lambda w, t: pretrain(w, t, "model.backbone=r3d_19"), ["r3d_19"]),
     # data
     "data root missing": (lambda w, t: pretrain(w, t, root=t / "missing"), ["missing"]),
     "annotations missing": (lambda w, t: pretrain(w, t, annotations=t / "nosplits"), ["nosplits", "does not exist"]),
     "split label disagrees with classInd": (
-        lambda w, t: pretrain(w, t, annotations=split_copy(w, t, mislabelled)), ["trainlist01.txt:1", "disagrees with"]),
+        lambda w, t: pretrain(w, t, annotations=split_copy(w, t, mislabelled)),
+        ["trainlist01.txt:1", "disagrees with"]),
     "split names an unknown class": (
         lambda w, t: pretrain(w, t, annotations=split_copy(w, t, lambda s: s + "Juggling/v_Juggling_g01_c01.avi 1\n")),
         ["trainlist01.txt", "Juggling"]),
@@ -116,13 +120,15 @@ ERRORS = {
         lambda w, t: pretrain(w, t, annotations=split_copy(w, t, lambda s: "Basketball/../../../etc/passwd 1\n")),
         ["no usable videos", "1 outside the root"]),
     # run folders
-    "new run over a run": (lambda w, t: pretrain(w, t, out=copy_of_run(w, t)), ["already holds a run", "--resume", "--force"]),
+    "new run over a run": (lambda w, t: pretrain(w, t, out=copy_of_run(w, t)),
+                           ["already holds a run", "--resume", "--force"]),
     "resume of a typo": (lambda w, t: pretrain(w, t, "--resume", out=t / "rnu"), ["no run to resume", "drop --resume"]),
     "resume with a corrupt checkpoint": (garbage_checkpoint, ["last.pt", "corrupt"]),
     "resume with another modality": (
         lambda w, t: pretrain(w, t, "model.modality=rgb", "--resume", out=copy_of_run(w, t)),
         ["--resume with a different config", "model.modality 'rgbdiff' -> 'rgb'"]),
-    "resume and force": (lambda w, t: pretrain(w, t, "--resume", "--force", out=copy_of_run(w, t)), ["exclude each other"]),
+    "resume and force": (lambda w, t: pretrain(w, t, "--resume", "--force", out=copy_of_run(w, t)),
+                         ["exclude each other"]),
     # eval sources
     "eval of a missing path": (lambda w, t: ["eval", "retrieval", str(t / "nope")], ["nope", "does not exist"]),
     "eval of a folder that is not a run": (
@@ -248,4 +254,5 @@ def test_no_command_prints_a_traceback_for_an_output_it_cannot_write(world, tmp_
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err, err
     last = err.strip().splitlines()[-1]
-    assert last.startswith("error: cannot write ") and str(world["file"] if output != "unwritable" else out.parent) in last, last
+    target = world["file"] if output != "unwritable" else out.parent
+    assert last.startswith("error: cannot write ") and str(target) in last, last

@@ -26,7 +26,8 @@ def test_min_offset_is_equation_3(frames, clip_len, dilation, clips, expected):
     assert corp_min_offset(frames, clip_len=clip_len, dilation=dilation, num_clips=clips) == expected
 
 
-@pytest.mark.parametrize(("frames", "dilation", "clips"), [(300, 2, 2), (300, 2, 4), (120, 2, 3), (60, 1, 4), (40, 1, 4)])
+@pytest.mark.parametrize(("frames", "dilation", "clips"),
+                         [(300, 2, 2), (300, 2, 4), (120, 2, 3), (60, 1, 4), (40, 1, 4)])
 def test_every_pair_of_starts_is_at_least_delta_apart_inside_the_video(frames, dilation, clips):
     rng = np.random.default_rng(frames + clips)
     delta = corp_min_offset(frames, clip_len=16, dilation=dilation, num_clips=clips)

@@ -261,7 +261,7 @@ def test_unprobeable_files_are_skipped_with_one_warning_even_from_the_index(tmp_
     broken = [Path(path) for path, _ in fixture.expected["train"][:2]]
     for path in broken:
         path.write_bytes(b"garbage" * 100)
-    for attempt in range(2):
+    for _attempt in range(2):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             records, _ = load("csv", fixture, tmp_path / "index")

@@ -46,7 +46,8 @@ class Rec:
 def test_transrank_sampler_decodes_one_extra_frame_and_method_sees_the_clip_length():
     clip = ClipConfig(frames=4, size=12, scale=(1.0, 1.0), ratio=(1.0, 1.0), flip_p=0, color_jitter_p=0, grayscale_p=0,
                       jitter=(1.0, 1.0))  # no temporal jitter: the 1x interval is exactly 2
-    sampler = build_pretext_sampler(RunConfig(method=TransRankConfig(), clip=clip, model=ModelConfig(modality="rgbdiff")))
+    config = RunConfig(method=TransRankConfig(), clip=clip, model=ModelConfig(modality="rgbdiff"))
+    sampler = build_pretext_sampler(config)
     sample = sampler(Rec(), CountingReader(), np.random.default_rng(0))
     assert sample["clips"].shape == (3, 3, 5, 12, 12)
     # the 1x clip continues the paper's index rule by one frame: rho + [0, d, ..., 4d]

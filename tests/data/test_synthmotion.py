@@ -551,7 +551,8 @@ def test_zero_appearance_bias_varies_the_look_within_a_class() -> None:
 # --------------------------------------------------------------------------- caching and bad input
 
 
-def test_second_call_reuses_changed_arguments_are_refused_and_stale_data_regenerates(tmp_path: Path, monkeypatch) -> None:
+def test_second_call_reuses_changed_arguments_are_refused_and_stale_data_regenerates(
+        tmp_path: Path, monkeypatch) -> None:
     out = tmp_path / "cache"
     sm.generate_synthmotion(out, seed=1, workers=1, **TINY)
     some_video = next((out / "videos").rglob("*.mp4"))

@@ -458,7 +458,8 @@ def test_two_process_ddp_matches_single_process_on_combined_batch(tmp_path):
     torch.testing.assert_close(final0["body.weight"], weight.detach(), atol=1e-6, rtol=0)
     torch.testing.assert_close(final0["body.bias"], bias.detach(), atol=1e-6, rtol=0)
 
-    assert [r["nan_error"] for r in results] == ["non-finite loss nan at epoch 0 step 0; try amp=false or a lower lr"] * 2
+    nan_error = "non-finite loss nan at epoch 0 step 0; try amp=false or a lower lr"
+    assert [r["nan_error"] for r in results] == [nan_error] * 2
 
     # all_gather_with_grad: rank r's slice gets the sum over ranks q of (q + 1) * arange(6)[slice r]
     for rank, result in enumerate(results):

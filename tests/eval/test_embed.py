@@ -6,9 +6,9 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from test_cli import assert_one_line_error, run_cli
 
 import vidssl.eval.embed as embed_module
+from clitools import assert_one_line_error, run_cli
 from videofixtures import write_frame_folder, write_video
 from vidssl import __version__
 from vidssl.cli.main import main

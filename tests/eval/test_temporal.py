@@ -153,7 +153,7 @@ def ucf(tmp_path_factory):
 
 @pytest.mark.parametrize("task", ["sync", "order"])
 def test_cli_runs_the_task_on_random_init(task, ucf, tmp_path, capsys):
-    from test_cli import TINY, data_overrides, run_cli
+    from clitools import TINY, data_overrides, run_cli
 
     overrides = [o for o in TINY if not o.startswith("model.")] + [
         "model.backbone=tiny", "eval.frames=8", "eval.temporal.epochs=2", "eval.temporal.pairs_per_video=2"]

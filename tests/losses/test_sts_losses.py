@@ -82,7 +82,8 @@ def test_classification_loss_defaults_to_lambda_m_1_lambda_a_01():
     ml, al = random_labels(3, MOTION_CLASSES, 3), random_labels(3, APPEARANCE_CLASSES, 4)
     loss, _ = STSClassificationLoss(motion_classes=MOTION_CLASSES, appearance_classes=APPEARANCE_CLASSES)(
         motion, appearance, ml, al)
-    expected = literal_summed_ce(motion, ml, MOTION_CLASSES) + 0.1 * literal_summed_ce(appearance, al, APPEARANCE_CLASSES)
+    expected = (literal_summed_ce(motion, ml, MOTION_CLASSES)
+                + 0.1 * literal_summed_ce(appearance, al, APPEARANCE_CLASSES))
     assert loss.item() == pytest.approx(expected, rel=1e-5)
 
 
@@ -139,7 +140,8 @@ def test_regression_1d_loss_is_weighted_mse_against_labels_plus_one(weights):
     batch = 4
     ml, al = random_labels(batch, MOTION_CLASSES, 8), random_labels(batch, APPEARANCE_CLASSES, 9)
     motion, appearance = 5 * torch.randn(batch, 14), 5 * torch.randn(batch, 13)
-    loss, logs = STSRegressionLoss(design="1d", motion_weight=lam_m, appearance_weight=lam_a)(motion, appearance, ml, al)
+    loss_fn = STSRegressionLoss(design="1d", motion_weight=lam_m, appearance_weight=lam_a)
+    loss, logs = loss_fn(motion, appearance, ml, al)
 
     def literal_mse(pred, labels):
         errors = [(float(pred[b, i]) - (int(labels[b, i]) + 1)) ** 2
@@ -229,7 +231,8 @@ def test_regression_predictions_clamp_out_of_range_values(design):
         assert all(0 <= int(labels[0, i]) < c for i, c in enumerate(MOTION_CLASSES))
     # 1-based lowest value → class 0 everywhere that is a single value
     assert all(int(low[0, i]) == 0 for i in range(14) if design == "1d" or i not in (0, 2, 8, 10))
-    assert all(int(high[0, i]) == c - 1 for i, c in enumerate(MOTION_CLASSES) if design == "1d" or i not in (0, 2, 8, 10))
+    assert all(int(high[0, i]) == c - 1
+               for i, c in enumerate(MOTION_CLASSES) if design == "1d" or i not in (0, 2, 8, 10))
     if design == "2d":
         assert int(low[0, 0]) == 0 and int(high[0, 0]) == 15   # (1, 1) and (4, 4)
         tri = pattern3_coordinates()

@@ -156,7 +156,8 @@ def test_forward_shape_num_features_and_finite(name):
 @pytest.mark.parametrize("name", list(BACKBONES))
 def test_every_tap_has_the_shape_of_the_stride_rules(name):
     taps, _out = eval_outputs(name)
-    expected = expected_tap_shapes(*contract_clip(name).shape[:1], *contract_clip(name).shape[2:], **EXPECTED_LAYOUT[name])
+    shape = contract_clip(name).shape
+    expected = expected_tap_shapes(*shape[:1], *shape[2:], **EXPECTED_LAYOUT[name])
     assert list(taps) == list(TAPS)
     assert {tap: tuple(value.shape) for tap, value in taps.items()} == expected
     for value in taps.values():
@@ -619,7 +620,8 @@ def test_build_backbone_passes_keywords_to_the_builder():
 
 
 def test_build_backbone_rejects_unknown_names_and_options():
-    with pytest.raises(VidsslError, match="r3d_18, r2plus1d_18, r3d_10, r2plus1d_10, mc3_18, c3d, s3d, s3dg, r3d_50, tiny"):
+    with pytest.raises(VidsslError,
+                       match="r3d_18, r2plus1d_18, r3d_10, r2plus1d_10, mc3_18, c3d, s3d, s3dg, r3d_50, tiny"):
         build_backbone("resnet50")
     with pytest.raises(VidsslError, match="widht.*width"):
         build_backbone("tiny", widht=0.5)

@@ -6,9 +6,9 @@ import sys
 
 import pytest
 import torch
-from test_cli import assert_one_line_error, run_cli
 from torch import nn
 
+from clitools import assert_one_line_error, run_cli
 from vidssl.config.loading import to_dict
 from vidssl.config.schema import ModelConfig
 from vidssl.engine.checkpoint import save_checkpoint

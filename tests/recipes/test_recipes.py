@@ -95,7 +95,8 @@ def test_default_of_reads_the_signature():
 
 
 def test_a_method_section_holds_only_its_recipes_keys():
-    with pytest.raises(VidsslError, match=r"unknown config key 'method.queue_sz'; valid keys in method: name, transforms"):
+    with pytest.raises(VidsslError,
+                       match=r"unknown config key 'method.queue_sz'; valid keys in method: name, transforms"):
         parse_run_config({"method": {"name": "transrank", "queue_sz": 64}})
     with pytest.raises(VidsslError, match=r"method.name: expected one of \['corp_f', 'corp_m', 'sro'"):
         parse_run_config({"method": {"name": "simsiam"}})
@@ -116,7 +117,8 @@ def test_configs_of_the_flat_method_section_keep_loading():
 
 
 def test_a_setting_of_another_method_names_where_it_belongs():
-    with pytest.raises(VidsslError, match=r"^method.margin: not a setting of sro \(it belongs to transrank\); sro takes: name, "):
+    with pytest.raises(VidsslError,
+                       match=r"^method.margin: not a setting of sro \(it belongs to transrank\); sro takes: name, "):
         parse_run_config({"method": {"name": "sro", "margin": 2.0}})
     with pytest.raises(VidsslError, match=r"^view: the view-synthesis settings are now method.view, a section of sro"):
         parse_run_config({"method": {"name": "transrank"}, "view": {"epochs": 3}})

@@ -388,6 +388,6 @@ def test_a_missing_run_or_one_without_weights_is_a_one_line_error(tmp_path):
     with pytest.raises(VidsslError, match="nope: does not exist"):
         Run.resolve(tmp_path / "nope")
     with pytest.raises(VidsslError, match="no backbone.pt or checkpoints/last.pt in this folder"):
-        Run.resolve(tmp_path).weights
+        _ = Run.resolve(tmp_path).weights
     with pytest.raises(VidsslError, match="config.yaml of the run not found"):
         Run.resolve(tmp_path).load_config()

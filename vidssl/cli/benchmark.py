@@ -1,6 +1,7 @@
 """``vidssl benchmark``: run the preset's unfinished cells (:mod:`vidssl.recipes.benchmark`), then print the table."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from vidssl.errors import VidsslError
@@ -29,7 +30,7 @@ def benchmark_command(
     *,
     seeds: list[int] | None = None,
     only: list[str] | None = None,
-    overrides: list[str] = (),
+    overrides: Sequence[str] = (),
 ) -> dict:
     """:func:`~vidssl.recipes.benchmark.run_benchmark`, then the table and a one-line summary. Returns the results."""
     results = run_benchmark(preset, out, seeds=seeds, only=only, overrides=overrides)

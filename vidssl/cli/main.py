@@ -197,7 +197,8 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="a pretrained backbone as torchvision weights, TorchScript or ONNX")
     p.add_argument("ckpt", metavar="CKPT", help="run folder, backbone.pt, or RUN/checkpoints/last.pt")
     p.add_argument("--to", required=True, metavar="FORMAT", help="torchvision, torchscript or onnx")
-    p.add_argument("--out", default=None, help="output file (default: backbone_<FORMAT>.pt or backbone.onnx in the run)")
+    p.add_argument("--out", default=None,
+                   help="output file (default: backbone_<FORMAT>.pt or backbone.onnx in the run)")
     p.add_argument("--frames", type=int, default=16, help="frames of the trace/check clip (default: 16)")
     p.add_argument("--size", type=int, default=112, help="side of the trace/check clip (default: 112)")
     p.add_argument("--num-classes", type=int, default=None,
@@ -234,7 +235,8 @@ def run_pretrain(args) -> int:
         cleanup()  # leaves the process group torchrun made, if any
     if history and main_process:
         last = history[-1]
-        print(f"done: {len(history)} epochs, last loss {last.get('loss', float('nan')):.4f}; backbone in {Path(args.out) / 'backbone.pt'}")
+        print(f"done: {len(history)} epochs, last loss {last.get('loss', float('nan')):.4f}; "
+              f"backbone in {Path(args.out) / 'backbone.pt'}")
     return 0
 
 

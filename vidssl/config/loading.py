@@ -52,7 +52,9 @@ def merge_config(base: dict, child: dict) -> dict:
     return merged
 
 
-def load_config_with_base(path: str | Path, resolve: Callable[[str, Path], Path], _chain: tuple[Path, ...] = ()) -> dict:
+def load_config_with_base(
+    path: str | Path, resolve: Callable[[str, Path], Path], _chain: tuple[Path, ...] = ()
+) -> dict:
     """Read a config whose optional top-level ``base: NAME`` names the config it extends.
 
     A preset then states only what differs from its base (e.g. TransCls = the
@@ -83,7 +85,9 @@ def from_dict(cls, data: dict, *, where: str = "") -> Any:
     unknown = sorted(set(data) - set(fields))
     if unknown:
         key = f"{where}.{unknown[0]}" if where else unknown[0]
-        raise VidsslError(f"unknown config key {key!r}; valid keys{' in ' + where if where else ''}: {', '.join(fields)}")
+        raise VidsslError(
+            f"unknown config key {key!r}; valid keys{' in ' + where if where else ''}: {', '.join(fields)}"
+        )
     values = {}
     for name, value in data.items():
         key = f"{where}.{name}" if where else name

@@ -153,7 +153,8 @@ class FinetuneConfig:
     label_fraction: float = 1.0
     scale: tuple[float, float] = (0.25, 1.0)
     flip_p: float = 0.5  # 0 where a flip changes the class (SynthMotion, Something-Something)
-    lr_sweep: tuple[float, ...] = ()  # e.g. [0.01, 0.02, 0.04, 0.08, 0.16] (TransRank Fig. 5): finetune at each, report the best
+    # e.g. [0.01, 0.02, 0.04, 0.08, 0.16] (TransRank Fig. 5): finetune at each, report the best
+    lr_sweep: tuple[float, ...] = ()
     test_crops: int = 1  # 1 = centre crop; 3 = left/centre/right (top/centre/bottom) crops per clip, as CORP's 10 x 3
     curve_every: int = 0  # > 0: test accuracy after every k-th epoch too, for the train-vs-test curves (Fig. 2)
     semi_fractions: tuple[float, ...] = (0.01, 0.1)  # `vidssl eval semi`: class-balanced label subsets (CORP Table 3)

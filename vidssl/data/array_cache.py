@@ -30,7 +30,9 @@ def file_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
     stat = path.stat()
     if path.is_dir():
         newest = max((entry.stat().st_mtime_ns for entry in os.scandir(path)), default=0)
-        return {"path": str(path.resolve()), "entries": len(os.listdir(path)), "mtime_ns": max(newest, stat.st_mtime_ns)}
+        return {
+            "path": str(path.resolve()), "entries": len(os.listdir(path)), "mtime_ns": max(newest, stat.st_mtime_ns)
+        }
     return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 

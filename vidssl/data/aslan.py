@@ -127,7 +127,7 @@ def read_aslan_pairs(annotations: Path, root: Path) -> AslanPairs:
     files = split_files(annotations)
     names_file = annotations / NAMES_FILE
     names = read_names(names_file) if names_file.is_file() else None
-    listed = []
+    listed: list[tuple[str, str, bool, int]] = []  # (video a, video b, same, fold)
     for fold, file in enumerate(files):
         rows = [_parse_pair(content, names, file, number) for number, content in _content_lines(file)]
         if not rows:

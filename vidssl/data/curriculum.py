@@ -34,12 +34,12 @@ SWITCH_RULES = ("epoch", "plateau")
 SCORES_VERSION = 1
 
 
-def easy_to_hard(scores: Sequence[float]) -> np.ndarray:
+def easy_to_hard(scores: Sequence[float] | np.ndarray) -> np.ndarray:
     """Sample indices sorted by f descending (large f = easy); ties keep their index order."""
     return np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
 
 
-def easier_half(scores: Sequence[float]) -> np.ndarray:
+def easier_half(scores: Sequence[float] | np.ndarray) -> np.ndarray:
     """S₁: the first ⌈n/2⌉ indices of :func:`easy_to_hard`."""
     order = easy_to_hard(scores)
     return order[: math.ceil(len(order) / 2)]
@@ -76,7 +76,7 @@ class CurriculumDataset(torch.utils.data.Dataset):
     def __init__(
         self,
         dataset: Any,
-        scores: Sequence[float],
+        scores: Sequence[float] | np.ndarray,
         *,
         switch: str = "epoch",
         switch_epoch: int = 1,
@@ -91,7 +91,9 @@ class CurriculumDataset(torch.utils.data.Dataset):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise VidsslError(f"{key}: expected an integer >= 1, got {value!r}")
         if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or not 0 <= min_delta < 1:
-            raise VidsslError(f"method.curriculum_min_delta: expected a relative improvement in [0, 1), got {min_delta!r}")
+            raise VidsslError(
+                f"method.curriculum_min_delta: expected a relative improvement in [0, 1), got {min_delta!r}"
+            )
         self.dataset = dataset
         self.scores = np.asarray(scores, dtype=np.float64)
         self.easy = easier_half(self.scores)
@@ -198,10 +200,10 @@ def score_samples(
     loader = torch.utils.data.DataLoader(
         _ScoreDataset(records, reader, score), batch_size=16, num_workers=workers, collate_fn=list
     )
-    scores = []
+    per_sample: list[float] = []
     for batch in progress_bar(loader, enabled=progress, desc="curriculum scores", unit="batch"):
-        scores.extend(batch)
-    scores = np.asarray(scores, dtype=np.float64)
+        per_sample.extend(batch)
+    scores = np.asarray(per_sample, dtype=np.float64)
     failed = int(np.isnan(scores).sum())
     if failed:
         warnings.warn(f"curriculum: {failed} of {len(scores)} samples could not be decoded; scored 0 (hardest)",

@@ -20,12 +20,14 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
 from vidssl.checks import ArgumentError, check_choice
+from vidssl.contracts import Record
+from vidssl.data.validation import carve_validation
 from vidssl.data.video import VideoMeta, probe, probe_frames
 from vidssl.errors import CorruptVideoError, VidsslError
 from vidssl.fileio import write_json_atomic
@@ -39,6 +41,14 @@ KINETICS_COLUMNS = ("label", "youtube_id", "time_start", "time_end", "split")
 # Probing is mostly file I/O and FFmpeg work outside the GIL, so threads overlap well.
 _PROBE_THREADS = 8
 _NAMES_IN_WARNINGS = 3
+
+
+class LabelledRecord(Record, Protocol):
+    """A record a :class:`VideoDataset` serves: what its sampler reads (:class:`vidssl.contracts.Record`) and a label
+    (``VideoRecord``, STS's ``ClipRecord``, the temporal tasks' ``TaskRecord``)."""
+
+    @property
+    def label(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -141,6 +151,8 @@ def load_records(
     index_cache_dir: str | os.PathLike | None = None,
     frame_template: str = "img_{:05d}.jpg",
     progress: bool = True,
+    val_fraction: float = 0.0,
+    val_seed: int = 0,
 ) -> tuple[list[VideoRecord], list[str]]:
     """List, probe and label the videos of one split of a dataset.
 
@@ -158,6 +170,12 @@ def load_records(
             ``$VIDSSL_CACHE/index``, or ``~/.cache/vidssl/index`` without the variable.
         frame_template: file names of frame-folder videos.
         progress: show a tqdm bar while probing.
+        val_fraction: > 0 carves a validation split out of the training split
+            (:func:`vidssl.data.validation.carve_validation`: whole UCF101
+            ``gNN`` groups, else videos, that fraction of each class):
+            ``split="train"`` then lists the rest and ``split="val"`` the carved
+            part, for every format (Kinetics' own ``val`` is then not read).
+        val_seed: which groups the carving draws.
 
     Returns:
         (records sorted by path, class names indexed by label).
@@ -186,10 +204,14 @@ def load_records(
     annotation_path = Path(annotations).expanduser() if annotations is not None else None
     if annotation_path is not None and not annotation_path.exists():
         raise VidsslError(f"{annotation_path}: annotation path does not exist")
+    carving = val_fraction > 0 and split in ("train", "val")
     listing, class_names = _LISTERS[fmt](
-        root_path, annotation_path, split=split, split_id=split_id, labelled=labelled
+        root_path, annotation_path, split="train" if carving else split, split_id=split_id, labelled=labelled
     )
     listed, missing = listing.listed, listing.missing
+    if carving:
+        kept = carve_validation([path for path, _ in listed], val_fraction, seed=val_seed)[split == "val"]
+        listed = [listed[i] for i in kept]
     if listing.outside:
         warnings.warn(
             f"{fmt}: refused {len(listing.outside)} of {listing.count()} listed videos whose path leaves "
@@ -705,9 +727,9 @@ class VideoDataset(torch.utils.data.Dataset):
 
     def __init__(
         self,
-        records: Sequence[VideoRecord],
+        records: Sequence[LabelledRecord],
         reader: Any,
-        sampler: Callable[[VideoRecord, Any, np.random.Generator], dict],
+        sampler: Callable[[Any, Any, np.random.Generator], dict],
         seed: int = 0,
     ) -> None:
         if len(records) == 0:

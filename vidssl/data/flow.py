@@ -72,7 +72,7 @@ class FlowEstimator:
 
     def __init__(self, method: str = DEFAULT_FLOW) -> None:
         self.method = check_flow_method(method)
-        self._engines: dict[tuple[int, int], object] = {}
+        self._engines: dict[tuple[int, int], cv2.DenseOpticalFlow] = {}
 
     def __repr__(self) -> str:
         return f"FlowEstimator({self.method!r})"
@@ -86,11 +86,14 @@ class FlowEstimator:
         engine = self._engines.get(first.shape)
         if engine is None:
             if self.method == "tvl1":
+                # The constructor's check_flow_method admits tvl1 only where opencv-contrib provides cv2.optflow.
+                assert hasattr(cv2, "optflow")
                 engine = cv2.optflow.DualTVL1OpticalFlow_create()
             else:
-                engine = cv2.DISOpticalFlow_create(DIS_PRESETS[self.method])
+                engine = cv2.DISOpticalFlow.create(DIS_PRESETS[self.method])
             self._engines[first.shape] = engine
-        return engine.calc(first, second, None)
+        # The stub wants an output array; OpenCV allocates it when given None (as the Farneback call above).
+        return engine.calc(first, second, None)  # type: ignore[call-overload]
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) < 2:

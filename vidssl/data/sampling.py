@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TypedDict
 
 import numpy as np
 
@@ -280,7 +281,9 @@ def sliding_clip_starts(num_frames: int, *, clip_len: int, stride: int) -> np.nd
 # the rules below are this project's reading, ALGORITHMS.md "SRO").
 
 
-def random_segment_lengths(total: int, num_segments: int, *, min_length: int = 3, rng: np.random.Generator) -> np.ndarray:
+def random_segment_lengths(
+    total: int, num_segments: int, *, min_length: int = 3, rng: np.random.Generator
+) -> np.ndarray:
     """Lengths l_1..l_n of the segments of a clip: each ≥ ``min_length``, summing to ``total`` (Fig. 1: T = Σ l_i).
 
     Uniform over all such compositions (stars and bars: the ``total − n·min_length``
@@ -299,13 +302,15 @@ def random_segment_lengths(total: int, num_segments: int, *, min_length: int = 3
     return (np.diff(bounds) - 1 + min_length).astype(np.int64)
 
 
-def segment_span(lengths: Sequence[int], rates: Sequence[int]) -> int:
+def segment_span(lengths: Sequence[int] | np.ndarray, rates: Sequence[int] | np.ndarray) -> int:
     """Source frames covered by consecutive segments: see :func:`segment_indices_in_time_order`."""
-    lengths, rates = np.asarray(lengths, dtype=np.int64), np.asarray(rates, dtype=np.int64)
-    return int(((lengths - 1) * rates).sum() + rates[1:].sum() + 1)
+    length_array, rate_array = np.asarray(lengths, dtype=np.int64), np.asarray(rates, dtype=np.int64)
+    return int(((length_array - 1) * rate_array).sum() + rate_array[1:].sum() + 1)
 
 
-def segment_indices_in_time_order(start: int, lengths: Sequence[int], rates: Sequence[int]) -> list[np.ndarray]:
+def segment_indices_in_time_order(
+    start: int, lengths: Sequence[int] | np.ndarray, rates: Sequence[int] | np.ndarray
+) -> list[np.ndarray]:
     """Frame indices of each segment, taken one after another along the video.
 
     Segment i has ``lengths[i]`` frames ``rates[i]`` apart; the first segment
@@ -315,7 +320,8 @@ def segment_indices_in_time_order(start: int, lengths: Sequence[int], rates: Seq
     """
     if len(lengths) != len(rates) or not len(lengths):
         raise VidsslError(f"segments need one rate per length, got lengths={list(lengths)} rates={list(rates)}")
-    segments, first = [], int(start)
+    segments: list[np.ndarray] = []
+    first = int(start)
     for i, (length, rate) in enumerate(zip(lengths, rates)):
         length, rate = check_positive_int("lengths", length), check_positive_int("rates", rate)
         if i > 0:
@@ -324,7 +330,7 @@ def segment_indices_in_time_order(start: int, lengths: Sequence[int], rates: Seq
     return segments
 
 
-def permutation_index(order: Sequence[int]) -> int:
+def permutation_index(order: Sequence[int] | np.ndarray) -> int:
     """Rank of a permutation of 0..n−1 in lexicographic order (the order label, n! classes; Lehmer code)."""
     order = [int(v) for v in order]
     n = len(order)
@@ -355,7 +361,7 @@ RATE_DRAW_TRIES = 32
 """Unconditioned draws :func:`draw_fitting_rates` tries before it enumerates the combinations that fit."""
 
 
-def span_weights(lengths: Sequence[int]) -> np.ndarray:
+def span_weights(lengths: Sequence[int] | np.ndarray) -> np.ndarray:
     """w with :func:`segment_span` = 1 + Σ w_i·r_i: w_i = l_i, but w_1 = l_1 − 1 (the clip's first frame is free)."""
     weights = np.array(lengths, dtype=np.int64)
     weights[0] -= 1
@@ -363,7 +369,7 @@ def span_weights(lengths: Sequence[int]) -> np.ndarray:
 
 
 def fitting_rate_combinations(
-    lengths: Sequence[int], num_frames: int, rates: Sequence[int], *, distinct: bool
+    lengths: Sequence[int] | np.ndarray, num_frames: int, rates: Sequence[int] | np.ndarray, *, distinct: bool
 ) -> list[tuple[int, ...]]:
     """Every tuple of rates (one per segment, time order) whose clip fits in ``num_frames``, lexicographic.
 
@@ -394,7 +400,7 @@ def fitting_rate_combinations(
 
 
 def draw_fitting_rates(
-    lengths: Sequence[int],
+    lengths: Sequence[int] | np.ndarray,
     num_frames: int,
     *,
     rate_range: tuple[int, int],
@@ -429,6 +435,17 @@ def draw_fitting_rates(
     return None
 
 
+class SROClip(TypedDict):
+    """One SRO clip as :func:`sro_clip_indices` draws it (a plain dict; the fields are described there)."""
+
+    indices: np.ndarray
+    order_label: int
+    rates: np.ndarray
+    lengths: np.ndarray
+    order: np.ndarray
+    start: int
+
+
 def sro_clip_indices(
     num_frames: int,
     *,
@@ -439,7 +456,7 @@ def sro_clip_indices(
     short_video: str = "loop",
     shuffle: bool = True,
     rng: np.random.Generator,
-) -> dict[str, np.ndarray | int]:
+) -> SROClip:
     """One SRO clip (Fig. 1): n segments of random lengths and rates, taken in video order, then shuffled.
 
     1. lengths by :func:`random_segment_lengths`, then the rates (frame
@@ -486,6 +503,15 @@ def sro_clip_indices(
 # Video clip order prediction (Xu et al., CVPR 2019, §3.2; public code: xudejing/video-clip-order-prediction).
 
 
+class VCOPTuple(TypedDict):
+    """One VCOP tuple as :func:`vcop_tuple_indices` draws it (a plain dict; the fields are described there)."""
+
+    indices: np.ndarray
+    order_label: int
+    order: np.ndarray
+    starts: np.ndarray
+
+
 def vcop_tuple_indices(
     num_frames: int,
     *,
@@ -494,7 +520,7 @@ def vcop_tuple_indices(
     tuple_len: int = 3,
     short_video: str = "loop",
     rng: np.random.Generator,
-) -> dict[str, np.ndarray | int]:
+) -> VCOPTuple:
     """One VCOP tuple: ``tuple_len`` clips of ``clip_len`` consecutive frames, ``interval`` frames apart, shuffled.
 
     The tuple covers ``tuple_len · clip_len + (tuple_len − 1) · interval`` frames

@@ -70,7 +70,7 @@ class VideoMeta:
 class Reader(Protocol):
     """Anything with ``read(path, indices) -> uint8 (len(indices), H, W, 3)``."""
 
-    def read(self, path: str, indices: Sequence[int]) -> np.ndarray: ...
+    def read(self, path: str, indices: Sequence[int] | np.ndarray) -> np.ndarray: ...
 
 
 # ---------------------------------------------------------------------------
@@ -236,7 +236,7 @@ class PyAVReader:
     Picklable: it holds no state; every ``read`` opens and closes the file.
     """
 
-    def read(self, path: str | os.PathLike, indices: Sequence[int]) -> np.ndarray:
+    def read(self, path: str | os.PathLike, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         """Frames ``indices`` of ``path`` as uint8 RGB (len(indices), H, W, 3).
 
         Raises:
@@ -412,7 +412,7 @@ def _index_after(frame: Any, clock: _FrameClock, next_index: int) -> int:
     return clock.index_of(frame.pts + (frame.duration or clock.frame_ticks()))
 
 
-def _unique_indices(indices: Sequence[int], path: str) -> tuple[np.ndarray, np.ndarray]:
+def _unique_indices(indices: Sequence[int] | np.ndarray, path: str) -> tuple[np.ndarray, np.ndarray]:
     """(position of each request in the sorted unique list, sorted unique indices)."""
     requested = np.asarray(indices)
     if requested.ndim != 1 or requested.size == 0:
@@ -449,7 +449,7 @@ class FrameFolderReader:
         self.template = template
         self.start_index = start_index
 
-    def read(self, path: str | os.PathLike, indices: Sequence[int]) -> np.ndarray:
+    def read(self, path: str | os.PathLike, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         """Frames ``indices`` of the frame folder ``path`` as uint8 RGB (len(indices), H, W, 3)."""
         folder = Path(path)
         order, wanted = _unique_indices(indices, str(folder))
@@ -616,7 +616,7 @@ def _run_cache_jobs(jobs: list[tuple], workers: int, progress: bool) -> list[tup
         context = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             futures = [pool.submit(_cache_one_video, *job) for job in jobs]
-            for future in concurrent.futures.as_completed(futures):
+            for _done in concurrent.futures.as_completed(futures):
                 bar.update()
             outcomes = [_outcome(future.result) for future in futures]
     return outcomes
@@ -688,7 +688,7 @@ class CachedReader:
         self.cache_dir = str(cache_dir)
         self._manifest: dict[str, str] | None = None
 
-    def read(self, path: str | os.PathLike, indices: Sequence[int]) -> np.ndarray:
+    def read(self, path: str | os.PathLike, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         """Frames ``indices`` of the cached copy of ``path`` as uint8 RGB (len(indices), h, w, 3)."""
         absolute = os.path.abspath(path)
         order, wanted = _unique_indices(indices, absolute)

@@ -33,7 +33,7 @@ only numbers and booleans, so ``state_dict()`` loads with
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, overload
 
 import torch
 
@@ -90,8 +90,14 @@ class LARS(torch.optim.Optimizer):
         for group in self.param_groups:
             _check_group_values(group)
 
+    @overload
+    def step(self, closure: None = None) -> None: ...
+
+    @overload
+    def step(self, closure: Callable[[], float]) -> float: ...
+
     @torch.no_grad()
-    def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
         """One LARS update of every parameter that has a gradient; returns ``closure()``'s loss if given."""
         loss = None
         if closure is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,7 @@ class RunningMeans:
         return {key: self._sums[key] / self._counts[key] for key in self._sums}
 
 
-def _csv_columns(rows: list[Mapping[str, Any]]) -> list[str]:
+def _csv_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     """Column order: keys in the order they first appear, row by row."""
     columns: list[str] = []
     for row in rows:
@@ -55,7 +55,7 @@ def _csv_columns(rows: list[Mapping[str, Any]]) -> list[str]:
     return columns
 
 
-def write_metrics_csv(path: str | Path, rows: list[Mapping[str, Any]]) -> None:
+def write_metrics_csv(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> None:
     """Write ``rows`` (one dict per epoch) as CSV atomically; a key missing from a row leaves its cell empty."""
     with atomic_write(path, newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=_csv_columns(rows), restval="")
@@ -99,7 +99,7 @@ class MetricsLogger:
         for key, value in values.items():
             self._writer.add_scalar(f"train_step/{key}", as_float(value), global_step)
 
-    def log_epoch(self, history: list[Mapping[str, Any]]) -> None:
+    def log_epoch(self, history: Sequence[Mapping[str, Any]]) -> None:
         """Rewrite the CSV from the whole ``history`` and send its last row to TensorBoard as ``epoch/<key>``."""
         if not self.enabled:
             return
@@ -114,7 +114,7 @@ class MetricsLogger:
                 self._writer.add_scalar(f"epoch/{key}", float(value), int(row["epoch"]))
         self._writer.flush()
 
-    def reset_csv(self, history: list[Mapping[str, Any]]) -> None:
+    def reset_csv(self, history: Sequence[Mapping[str, Any]]) -> None:
         """Make the CSV hold exactly ``history`` (on start or resume); removes it when history is empty."""
         if not self.enabled:
             return

@@ -78,7 +78,8 @@ def split_decay_parameters(module: nn.Module, *, weight_decay: float) -> list[di
     Frozen parameters (``requires_grad=False``, e.g. a momentum encoder) are left out.
     """
     no_decay_ids = _no_decay_parameter_ids(module)
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for param in module.parameters():
         if not param.requires_grad:
             continue

@@ -60,7 +60,9 @@ def move_aside(run_dir: str | Path, *, now: float | None = None) -> Path:
     try:
         run_dir.rename(target)
     except OSError as err:
-        raise OutputError(target, f"cannot move the old run there ({err.strerror or err}); choose another --out")
+        raise OutputError(
+            target, f"cannot move the old run there ({err.strerror or err}); choose another --out"
+        ) from err
     return target
 
 

@@ -48,7 +48,8 @@ class TrainConfig:
     milestones: tuple[float, ...] = (0.6, 0.8)  # fractions of the epochs (TransRank App. C.1: x0.1 at 3/5, 4/5)
     gamma: float = 0.1
     warmup_epochs: float = 0.0  # linear warm-up, in epochs
-    warmup_fraction: float = 0.0  # or as a fraction of all steps (CORP §4.1: "the first 5% epochs"), kept by longer runs
+    # or as a fraction of all steps (CORP §4.1: "the first 5% epochs"), kept by longer runs
+    warmup_fraction: float = 0.0
     workers: int = 2
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:1"
     amp: bool = False  # autocast; fp32 is the CPU default (bf16 on CPU gave NaN/1e35 intermittently)

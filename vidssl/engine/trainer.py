@@ -31,15 +31,16 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard, cast
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sampler
 
+from vidssl.contracts import Method
 from vidssl.engine.checkpoint import (
     capture_rng_state,
     load_checkpoint,
@@ -78,7 +79,8 @@ class _StepModule(nn.Module):
         self.method = method
 
     def forward(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
-        return self.method.training_step(batch)
+        method = cast(Method, self.method)  # what fit trains: a module with training_step (module docstring)
+        return method.training_step(batch)
 
 
 def derive_seed(*keys: int) -> int:
@@ -112,8 +114,8 @@ def _worker_init(worker_id: int) -> None:
     try:
         import cv2
     except ImportError:
-        cv2 = None
-    if cv2 is not None:
+        pass
+    else:
         cv2.setNumThreads(1)
     np.random.seed(torch.initial_seed() % (1 << 32))
 
@@ -156,6 +158,7 @@ def build_train_loader(
     if length == 0:
         raise VidsslError("the training dataset is empty")
     generator = torch.Generator()
+    sampler: Sampler[int]
     if info.distributed:
         sampler = DistributedSampler(
             dataset, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=cfg.seed
@@ -377,7 +380,7 @@ def _resume_from(
     *,
     method: nn.Module,
     optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scheduler: torch.optim.lr_scheduler.LambdaLR,
     scaler: torch.amp.GradScaler,
     info: DistInfo,
     seed: int,
@@ -439,7 +442,7 @@ def _convert_sync_bn(method: nn.Module, *, cfg: TrainConfig, info: DistInfo) -> 
     nn.SyncBatchNorm.convert_sync_batchnorm(method)  # replaces child modules in place
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -490,7 +493,8 @@ def fit(
         scheduler = build_scheduler(optimizer, cfg, steps_per_epoch)
         scaler = torch.amp.GradScaler(info.device.type, enabled=cfg.amp and cfg.amp_dtype == "fp16")
 
-        start_epoch, history = 0, []
+        start_epoch = 0
+        history: list[dict[str, Any]] = []
         if resume and last_path.is_file():
             start_epoch, history = _resume_from(
                 last_path, method=method, optimizer=optimizer, scheduler=scheduler, scaler=scaler,

@@ -267,7 +267,9 @@ def _draw_pairs(members: np.ndarray, labels: np.ndarray, half: int, rng: np.rand
         candidates = np.flatnonzero(same == wanted)
         if candidates.size == 0:
             kind = "same-class" if wanted else "different-class"
-            raise VidsslError(f"action similarity: fold {fold} has no {kind} pair of videos (too few videos or classes)")
+            raise VidsslError(
+                f"action similarity: fold {fold} has no {kind} pair of videos (too few videos or classes)"
+            )
         picked.append(rng.choice(candidates, min(half, candidates.size), replace=False))
     chosen = np.concatenate(picked)
     return np.stack([a[chosen], b[chosen]], axis=1), same[chosen]

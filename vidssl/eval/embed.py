@@ -456,6 +456,7 @@ def load_finished(out: Path, identity: dict, *, fail: bool) -> Done | None:
         if fail:
             raise VidsslError(f"{out}: exists, {problem}; give --force to overwrite it, or another --out")
         return None
+    assert rows is not None  # no problem: the index matched and its rows were read
     done: Done = dict(zip(index["videos"], rows))
     done.update({item["path"]: item["reason"] for item in index.get("skipped", [])})
     return done
@@ -546,7 +547,7 @@ def read_json(path: Path) -> dict:
 
 def summarize(out: Path, videos: list[str], done: Done, *, reused: int, computed: int, up_to_date: bool) -> dict:
     skipped = [{"path": rel, "reason": done[rel]} for rel in videos if isinstance(done[rel], str)]
-    dims = {int(done[rel].shape[0]) for rel in videos if not isinstance(done[rel], str)}
+    dims = {int(row.shape[0]) for row in (done[rel] for rel in videos) if not isinstance(row, str)}
     return {
         "out": str(out), "index": str(sidecar_path(out)), "num_videos": len(videos),
         "num_embedded": len(videos) - len(skipped), "skipped": skipped, "dim": dims.pop() if dims else 0,

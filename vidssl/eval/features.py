@@ -34,7 +34,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -42,7 +42,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from vidssl.data.datasets import VideoDataset, VideoRecord
+from vidssl.contracts import Backbone, Record
+from vidssl.data.datasets import LabelledRecord, VideoDataset, VideoRecord
 from vidssl.data.sampling import clip_span, fit_to_video, sliding_clip_starts, uniform_clip_starts
 from vidssl.data.transforms import EvalTransform, frames_for_modality, to_model_input
 from vidssl.errors import CorruptVideoError, VidsslError
@@ -97,7 +98,7 @@ def eval_clip_indices(
     return fit_to_video(indices, num_frames, rule=short_video)
 
 
-def read_eval_clips(record: VideoRecord, reader: Any, indices: np.ndarray, transform: EvalTransform) -> torch.Tensor:
+def read_eval_clips(record: Record, reader: Any, indices: np.ndarray, transform: EvalTransform) -> torch.Tensor:
     """The clips (N·crops, C, T, H, W) uint8 of ``indices`` (N, T): one ``reader.read``, then ``transform``.
 
     Resize + crop act frame by frame, so all clips are transformed at once as
@@ -171,7 +172,7 @@ def _one_thread_per_worker(worker_id: int) -> None:
 
 
 def ordered_loader(
-    records: Sequence[VideoRecord],
+    records: Sequence[LabelledRecord],
     reader: Any,
     sampler: Any,
     clips_shape: tuple[int, ...],
@@ -181,7 +182,8 @@ def ordered_loader(
     device: str | torch.device = "cpu",
     what: str = "evaluation",
 ) -> DataLoader:
-    """DataLoader of ``{"clips" (B, *clips_shape) uint8, "label", "video_index", "valid"}``, one row per record in order.
+    """DataLoader of ``{"clips" (B, *clips_shape) uint8, "label", "video_index", "valid"}``, one row per record
+    in order.
 
     A video whose ``sampler`` raises CorruptVideoError gets zero clips of
     ``clips_shape`` and ``valid = False`` (module docstring); workers run one thread each.
@@ -238,7 +240,7 @@ def iterate_eval_batches(
         yield to_model_input(clips.flatten(0, 1), modality), batch
 
 
-def warn_invalid(records: Sequence[VideoRecord], valid: np.ndarray, what: str) -> None:
+def warn_invalid(records: Sequence[Record], valid: np.ndarray, what: str) -> None:
     """One warning that counts the videos that failed to decode and names a few."""
     bad = np.flatnonzero(~valid)
     if bad.size:
@@ -349,6 +351,7 @@ def _compute_features(
     loader = eval_loader(records, reader, clips, batch_size=batch_size, workers=workers, device=device)
     chunks: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
     labels, valid = [], []
+    tapped = cast(Backbone, backbone)  # every backbone meets the contract (tests/test_contracts.py)
     was_training = backbone.training
     backbone.to(device).eval()
     try:
@@ -356,7 +359,7 @@ def _compute_features(
             for x, batch in iterate_eval_batches(
                 loader, device=device, progress=progress, desc="features", modality=clips.modality
             ):
-                taps = backbone.forward_features(x, layers=layers)
+                taps = tapped.forward_features(x, layers=layers)
                 for name in layers:
                     per_clip = pool_feature(taps[name], pooling).float()
                     per_video = per_clip.view(batch["clips"].shape[0], batch["clips"].shape[1], -1).mean(dim=1)

@@ -28,13 +28,14 @@ import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidssl.contracts import Backbone
 from vidssl.data.datasets import VideoDataset, VideoRecord
 from vidssl.data.sampling import clip_span, fit_to_video
 from vidssl.data.transforms import ClipAugment, check_modality, frames_for_modality, to_model_input
@@ -59,7 +60,8 @@ class Classifier(nn.Module):
             raise VidsslError(f"finetune.dropout: expected a probability in [0, 1), got {dropout}")
         self.backbone = backbone
         self.dropout = nn.Dropout(p=dropout)
-        self.fc = nn.Linear(backbone.num_features, num_classes)
+        dim = cast(Backbone, backbone).num_features  # every backbone meets the contract (tests/test_contracts.py)
+        self.fc = nn.Linear(dim, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (B, num_classes) of float clips (B, C, T, H, W)."""
@@ -69,7 +71,16 @@ class Classifier(nn.Module):
         return classification_step(self, batch)
 
 
-def classification_step(model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+class ClipClassifier(Protocol):
+    """What :func:`classification_step` uses of a model (:class:`Classifier`, ``FrozenLinear``): its logits of
+    float clips, and the modality it takes them in."""
+
+    modality: str
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+def classification_step(model: ClipClassifier, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
     """Cross-entropy of ``model`` on ``batch["clips"]`` (uint8, in ``model.modality``) and ``batch["label"]``,
     with the batch accuracy as ``"acc"``."""
     logits = model(to_model_input(batch["clips"], model.modality))
@@ -303,7 +314,9 @@ def finetune(
     )
     dataset = VideoDataset(train_subset, reader, sampler, seed=seed)
     test = dict(device=device, batch_size=test_batch_size, workers=workers)
-    val_fn = test_curve(test_records, reader, clips, every=curve_every, epochs=cfg.epochs, **test) if curve_every else None
+    val_fn = (
+        test_curve(test_records, reader, clips, every=curve_every, epochs=cfg.epochs, **test) if curve_every else None
+    )
     history = fit(model, dataset, cfg=cfg, run_dir=run_dir, resume=resume, val_fn=val_fn)
     results: dict[str, Any] = evaluate_classifier(
         model, test_records, reader, clips, device=device, batch_size=test_batch_size, workers=workers,

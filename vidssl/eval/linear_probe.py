@@ -24,7 +24,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidssl.checks import check_choice, config_keys, is_positive_int
+from vidssl.contracts import Backbone
 from vidssl.data.datasets import VideoRecord
 from vidssl.data.transforms import check_modality
 from vidssl.errors import VidsslError
@@ -211,7 +212,8 @@ class FrozenLinear(nn.Module):
         self.backbone = backbone.requires_grad_(False).eval()
         self.register_buffer("mean", torch.as_tensor(np.asarray(mean, dtype=np.float32)))
         self.register_buffer("scale", 1.0 / (torch.as_tensor(np.asarray(std, dtype=np.float32)) + eps))
-        self.fc = nn.Linear(backbone.num_features, num_classes)
+        dim = cast(Backbone, backbone).num_features  # every backbone meets the contract (tests/test_contracts.py)
+        self.fc = nn.Linear(dim, num_classes)
 
     def train(self, mode: bool = True) -> FrozenLinear:
         super().train(mode)

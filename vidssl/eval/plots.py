@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -571,12 +571,16 @@ def plot_roc(curves: Mapping[str, Mapping[str, Any]], path: str | Path, *, title
     return _save(fig, path)
 
 
-def class_style(label: int) -> tuple[tuple[float, ...], str]:
+def class_style(label: int) -> tuple[tuple[float, float, float], str]:
     """(colour, marker) of class ``label`` in feature maps: tab10 colours cycled with 8 markers (80 styles)."""
     from matplotlib import colormaps
+    from matplotlib.colors import ListedColormap
 
-    colours = colormaps["tab10"].colors
-    return tuple(colours[label % len(colours)]), _MARKERS[(label // len(colours)) % len(_MARKERS)]
+    tab10 = colormaps["tab10"]
+    assert isinstance(tab10, ListedColormap)  # a qualitative map: a fixed list of colours
+    # ten (r, g, b) tuples, which the stubs type as any colour or array
+    colours = cast("tuple[tuple[float, float, float], ...]", tab10.colors)
+    return colours[label % len(colours)], _MARKERS[(label // len(colours)) % len(_MARKERS)]
 
 
 def _map_points(name: str, pair: Any, num_classes: int, path: str | Path) -> tuple[np.ndarray, np.ndarray]:

@@ -42,6 +42,7 @@ R@len(gallery)); the key stays ``"R@k"`` as asked.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from functools import partial
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -91,7 +92,7 @@ def _checked_pairs(pairs: Sequence[FeaturePair]) -> list[tuple[torch.Tensor, tor
     """Each modality's (query, gallery) as float32 CPU matrices; check counts and dims agree."""
     if len(pairs) == 0:
         raise VidsslError("retrieval: expected at least one (query_feats, gallery_feats) pair, got none")
-    out = []
+    out: list[tuple[torch.Tensor, torch.Tensor]] = []
     for m, (query, gallery) in enumerate(pairs):
         q = _as_float_matrix(query, f"query features of modality {m}")
         g = _as_float_matrix(gallery, f"gallery features of modality {m}")
@@ -244,12 +245,14 @@ def _similarity_blocks(search: _Search, chunk: int) -> Iterator[tuple[int, int, 
     per_query = num_distinct + (search.num_gallery if search.column_of is not None else 0)
     rows = max(1, min(chunk, num_queries, BLOCK_BYTES // (4 * per_query)))
     buffer = torch.empty(rows, num_distinct, dtype=torch.float32)
-    expanded = None if search.column_of is None else torch.empty(rows, search.num_gallery, dtype=torch.float32)
+    column_of = search.column_of
+    expanded = None if column_of is None else torch.empty(rows, search.num_gallery, dtype=torch.float32)
     for start in range(0, num_queries, rows):
         stop = min(start + rows, num_queries)
         block = _similarity_block(search.pairs, start, stop, buffer)
-        if expanded is not None:  # every copy of a gallery item gets its distinct row's very value
-            block = torch.index_select(block, 1, search.column_of, out=expanded[: stop - start])
+        if column_of is not None and expanded is not None:
+            # every copy of a gallery item gets its distinct row's very value
+            block = torch.index_select(block, 1, column_of, out=expanded[: stop - start])
         yield start, stop, block
 
 
@@ -437,20 +440,21 @@ def evaluate_retrieval_streams(
     pairs = layer_pairs(layer)
     queries, gallery = next(iter(features.values()))  # labels come from the records: the same in every stream
     to_group = None if coarse_labels is None else _coarse_map(coarse_labels, _num_classes(queries, gallery))
-    score = dict(
+    score = partial(
+        _scored_recalls,
         query_labels=queries.labels[query_valid], gallery_labels=gallery.labels[gallery_valid], ks=ks, chunk=chunk,
         to_group=to_group,
     )
-    fused = _scored_recalls(list(pairs.values()), **score)
+    fused = score(list(pairs.values()))
     by_tap = {tap: layer_pairs(tap) for tap in per_layer}
     if per_layer:
-        fused["per_layer"] = {tap: _scored_recalls(list(p.values()), **score) for tap, p in by_tap.items()}
+        fused["per_layer"] = {tap: score(list(p.values())) for tap, p in by_tap.items()}
     if len(pairs) == 1:  # one stream: its recalls are the fused ones, no need to score twice
         return {"streams": {name: fused for name in pairs}, "fused": fused}
-    streams_scored = {name: _scored_recalls([pair], **score) for name, pair in pairs.items()}
+    streams_scored = {name: score([pair]) for name, pair in pairs.items()}
     for name, scored in streams_scored.items():
         if per_layer:
-            scored["per_layer"] = {tap: _scored_recalls([p[name]], **score) for tap, p in by_tap.items()}
+            scored["per_layer"] = {tap: score([p[name]]) for tap, p in by_tap.items()}
     return {"streams": streams_scored, "fused": fused}
 
 

@@ -19,13 +19,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 import numpy as np
 import torch
 from torch import nn
 
 from vidssl.checks import is_positive_int as positive_int
+from vidssl.contracts import Backbone
 from vidssl.data.sampling import fit_to_video
 from vidssl.data.transforms import EvalTransform, to_model_input
 from vidssl.errors import VidsslError
@@ -106,7 +108,7 @@ class TemporalTaskSampler:
 
     def indices(self, record: TaskRecord, rng: np.random.Generator) -> np.ndarray:
         """(P·V, T) frame indices of every view of every pair."""
-        rows = []
+        rows: list[np.ndarray] = []
         for label in record.task_labels:
             if self.task == "sync":
                 rows.extend(sync_pair_indices(record.num_frames, clip_len=self.clip_len, label=label, rng=rng))
@@ -146,6 +148,7 @@ def temporal_task_features(
     loader = ordered_loader(records, reader, sampler, shape, batch_size=batch_size, workers=workers, device=device,
                             what=f"{sampler.task} task")
     features, valid = [], []
+    tapped = cast(Backbone, backbone)  # every backbone meets the contract (tests/test_contracts.py)
     was_training = backbone.training
     backbone.to(device).eval()
     try:
@@ -153,7 +156,7 @@ def temporal_task_features(
             for batch in progress_bar(loader, desc=f"{sampler.task} features", enabled=progress, leave=False):
                 clips = batch["clips"].to(device)
                 x = to_model_input(clips.flatten(0, 2), modality)
-                psi = temporal_feature(backbone.forward_features(x, layers=(layer,))[layer]).float()
+                psi = temporal_feature(tapped.forward_features(x, layers=(layer,))[layer]).float()
                 psi = psi.view(clips.shape[0] * pairs, views, -1)
                 features.append((psi[:, 0] - psi[:, 1] if views == 2 else psi[:, 0]).cpu())
                 valid.append(batch["valid"])
@@ -198,7 +201,9 @@ def train_mlp_probe(
     torch.manual_seed(seed)
     train_z, test_z = (torch.from_numpy(a.astype(np.float32)) for a in zscore(train_x, test_x))
     labels = torch.from_numpy(np.asarray(train_y, dtype=np.int64))
-    mlp = nn.Sequential(nn.Linear(train_z.shape[1], cfg.hidden), nn.ReLU(inplace=True), nn.Linear(cfg.hidden, num_classes))
+    mlp = nn.Sequential(
+        nn.Linear(train_z.shape[1], cfg.hidden), nn.ReLU(inplace=True), nn.Linear(cfg.hidden, num_classes)
+    )
     optimizer = torch.optim.AdamW(mlp.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     history = train_on_features(mlp, optimizer, train_z, labels, epochs=cfg.epochs, batch_size=cfg.batch_size,
                                 base_lr=cfg.lr, generator=torch.Generator().manual_seed(seed))
@@ -229,12 +234,12 @@ def temporal_probe(
 ) -> dict[str, Any]:
     """Sync or Order on the frozen ``backbone``: features of balanced pairs from both splits, then the MLP probe."""
     sampler = TemporalTaskSampler(task, clip_len=clip_len, transform=transform)
-    extract = dict(layer=layer, modality=modality, device=device, batch_size=batch_size, workers=workers,
-                   progress=progress)
+    extract = partial(temporal_task_features, layer=layer, modality=modality, device=device, batch_size=batch_size,
+                      workers=workers, progress=progress)
     splits = []
     for offset, records in enumerate((train_records, test_records)):
         tasks = task_records(records, task, pairs_per_video=cfg.pairs_per_video, offset=offset)
-        splits.append(temporal_task_features(backbone, tasks, reader, sampler, **extract))
+        splits.append(extract(backbone, tasks, reader, sampler))
     (train_x, train_y), (test_x, test_y) = splits
     results = train_mlp_probe(train_x, train_y, test_x, test_y, num_classes=num_classes(task), cfg=cfg, seed=seed)
     results.update(task=task, layer=layer, classes=list(map(str, SYNC_SHIFTS)) if task == "sync"

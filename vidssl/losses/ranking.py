@@ -126,9 +126,13 @@ def pairwise_ranking_accuracy(scores: torch.Tensor, targets: torch.Tensor, num_t
 
 def _check_label_shapes(scores: torch.Tensor, labels: torch.Tensor) -> None:
     if scores.dim() != 2 or labels.shape != scores.shape:
-        raise ValueError(f"expected scores (B, N) and labels (B, N), got {tuple(scores.shape)} and {tuple(labels.shape)}")
+        raise ValueError(
+            f"expected scores (B, N) and labels (B, N), got {tuple(scores.shape)} and {tuple(labels.shape)}"
+        )
 
 
 def _check_shapes(scores: torch.Tensor, targets: torch.Tensor) -> None:
     if scores.dim() != 3 or targets.shape != scores.shape[:2]:
-        raise ValueError(f"expected scores (B, N, M) and targets (B, N), got {tuple(scores.shape)} and {tuple(targets.shape)}")
+        raise ValueError(
+            f"expected scores (B, N, M) and targets (B, N), got {tuple(scores.shape)} and {tuple(targets.shape)}"
+        )

@@ -110,8 +110,10 @@ class STSClassificationLoss(nn.Module):
                 f"STS classification: expected logits (B, {sum(classes)}) and labels (B, {len(classes)}), "
                 f"got {tuple(logits.shape)} and {tuple(labels.shape)}"
             )
-        pieces = torch.split(logits.float(), classes, dim=1)
-        return sum(F.cross_entropy(piece, labels[:, i]) for i, piece in enumerate(pieces))
+        scores = logits.float()
+        pieces = torch.split(scores, list(classes), dim=1)
+        # Start from a 0-dim zero tensor rather than sum's int 0: the same value, and a tensor even for no labels.
+        return sum((F.cross_entropy(piece, labels[:, i]) for i, piece in enumerate(pieces)), scores.new_zeros(()))
 
     def forward(
         self, motion: torch.Tensor, appearance: torch.Tensor, motion_labels: torch.Tensor,
@@ -125,7 +127,7 @@ class STSClassificationLoss(nn.Module):
 
 def classification_predictions(logits: torch.Tensor, classes: Sequence[int]) -> torch.Tensor:
     """(B, n) predicted 0-based class of every label from concatenated logits."""
-    return torch.stack([piece.argmax(1) for piece in torch.split(logits, tuple(classes), dim=1)], dim=1)
+    return torch.stack([piece.argmax(1) for piece in torch.split(logits, list(classes), dim=1)], dim=1)
 
 
 def regression_predictions(values: torch.Tensor, classes: Sequence[int], design: str) -> torch.Tensor:

@@ -28,11 +28,14 @@ paper is silent; CORP_f's eq. 5 needs it).
 """
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from vidssl.checks import ArgumentError, check_choice, check_int_at_least
+from vidssl.contracts import Backbone
 from vidssl.data.transforms import check_modality, to_model_input
 from vidssl.errors import VidsslError
 from vidssl.losses.corp import CorpFLoss, CorpMLoss
@@ -81,9 +84,8 @@ class CORP(nn.Module):
         self.modality = check_modality(modality)
         self.backbone = backbone
         check_int_at_least("projection_depth", projection_depth, 1)
-        self.projection = corp_projection(
-            backbone.num_features, depth=projection_depth, width=projection_width, out_dim=projection_dim
-        )
+        dim = cast(Backbone, backbone).num_features  # every backbone meets the contract (tests/test_contracts.py)
+        self.projection = corp_projection(dim, depth=projection_depth, width=projection_width, out_dim=projection_dim)
         relation = dict(
             attention=attention,
             heads=relation_heads,
@@ -94,7 +96,7 @@ class CORP(nn.Module):
         if self.variant == "m":
             if not order:
                 raise ArgumentError("order", "CORP_m always classifies pairs; use task='contrast' instead")
-            self.objective = CorpMLoss(task)
+            self.objective: CorpMLoss | CorpFLoss = CorpMLoss(task)
             self.classifier: PairClassifier | None = PairClassifier(projection_dim, 3, **relation)
         else:
             if task != "corp":

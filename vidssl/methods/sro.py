@@ -29,6 +29,7 @@ enter the queue, and the key encoder sees a batch shuffled across processes
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +44,7 @@ from vidssl.checks import (
     check_probability,
     is_integer,
 )
+from vidssl.contracts import Backbone
 from vidssl.data.transforms import check_modality, to_model_input
 from vidssl.errors import VidsslError
 from vidssl.losses.info_nce import MemoryQueue, check_temperature, cosine_logits, cosine_queue_logits, info_nce
@@ -110,7 +112,7 @@ class SRO(nn.Module):
         self.rate_weight = check_non_negative("rate_weight", rate_weight)
         self.contrast_weight = check_non_negative("contrast_weight", contrast_weight)
         self.backbone = backbone
-        dim = backbone.num_features
+        dim = cast(Backbone, backbone).num_features  # every backbone meets the contract (tests/test_contracts.py)
         if self.order:
             self.order_head = make_head(head, dim, math.factorial(num_segments), hidden=head_hidden)
         if self.rate == "regression":

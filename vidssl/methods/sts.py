@@ -1,4 +1,5 @@
-"""STS: uncovering spatio-temporal statistics (Wang et al., TPAMI 2021; CVPR 2019 as "motion and appearance statistics").
+"""STS: uncovering spatio-temporal statistics (Wang et al., TPAMI 2021; CVPR 2019 as "motion and appearance
+statistics").
 
 Each sample is one clip with 14 motion and 13 appearance labels computed from
 its flow and colours (:class:`vidssl.data.pretext.sts.STSSampler`). The
@@ -17,10 +18,13 @@ predictions as the paper measures them).
 """
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
 from vidssl.checks import check_choice
+from vidssl.contracts import Backbone
 from vidssl.data.statistics import APPEARANCE_LABELS, motion_label_specs
 from vidssl.data.transforms import check_modality, to_model_input
 from vidssl.losses.sts import (
@@ -54,6 +58,7 @@ class STS(nn.Module):
         self.backbone = backbone
         self.motion_classes = tuple(spec.num_classes for spec in motion_label_specs(clip_len - 1))
         self.appearance_classes = tuple(spec.num_classes for spec in APPEARANCE_LABELS)
+        self.loss: STSClassificationLoss | STSRegressionLoss
         if target == "classification":
             motion_out, appearance_out = sum(self.motion_classes), sum(self.appearance_classes)
             self.loss = STSClassificationLoss(
@@ -67,8 +72,9 @@ class STS(nn.Module):
             self.loss = STSRegressionLoss(
                 design=self.design, motion_weight=motion_weight, appearance_weight=appearance_weight
             )
-        self.motion_head = nn.Linear(backbone.num_features, motion_out)
-        self.appearance_head = nn.Linear(backbone.num_features, appearance_out)
+        dim = cast(Backbone, backbone).num_features  # every backbone meets the contract (tests/test_contracts.py)
+        self.motion_head = nn.Linear(dim, motion_out)
+        self.appearance_head = nn.Linear(dim, appearance_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Features (B, D) of float clips (B, C, T, H, W)."""

@@ -23,11 +23,13 @@ Table 6).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
 
 from vidssl.checks import ArgumentError, check_choice, check_non_negative
+from vidssl.contracts import Backbone
 from vidssl.data.sampling import check_transform_name
 from vidssl.data.transforms import check_modality, to_model_input
 from vidssl.errors import VidsslError
@@ -83,7 +85,7 @@ class TransRank(nn.Module):
             check_transform_name(name, "transforms")
         self.backbone = backbone
         self.transforms = tuple(transforms)
-        dim = backbone.num_features
+        dim = cast(Backbone, backbone).num_features  # every backbone meets the contract (tests/test_contracts.py)
         if loss != "none":
             self.temporal_head = make_head(head, dim, len(self.transforms), hidden=head_hidden)
         if aspect != "none":
@@ -146,7 +148,9 @@ class TransRank(nn.Module):
 
     def temporal_loss(self, scores: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, dict]:
         """Equation (1) or (2) on the (B, N, M) temporal scores, with per-transformation accuracy."""
-        loss = self.ranking_loss(scores, targets) if self.loss_kind == "rank" else transform_cross_entropy(scores, targets)
+        loss = (
+            self.ranking_loss(scores, targets) if self.loss_kind == "rank" else transform_cross_entropy(scores, targets)
+        )
         logs = self._accuracy_logs(scores.detach().float(), targets, self.transforms, prefix="acc")
         if self.aspect != "none" or self.rotation != "none":
             logs["loss/temporal"] = loss.item()
@@ -163,7 +167,10 @@ class TransRank(nn.Module):
 
     def rotation_loss(self, scores: torch.Tensor, rotations: torch.Tensor) -> tuple[torch.Tensor, dict]:
         """Rotation as classification (eq. 2) or ranking (eq. 1) over the (B, N, 4) scores."""
-        loss = self.ranking_loss(scores, rotations) if self.rotation == "rank" else transform_cross_entropy(scores, rotations)
+        loss = (
+            self.ranking_loss(scores, rotations) if self.rotation == "rank"
+            else transform_cross_entropy(scores, rotations)
+        )
         names = tuple(f"{90 * k}deg" for k in range(NUM_ROTATIONS))
         logs = {"loss/rotation": loss.item()}
         logs.update(self._accuracy_logs(scores.detach().float(), rotations, names, prefix="acc_rot"))

@@ -9,10 +9,13 @@ momentum 0.9, weight decay 5e-4, batch 8, 300 epochs (see ``vcop_r3d18.yaml``).
 """
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidssl.contracts import Backbone
 from vidssl.data.transforms import check_modality, to_model_input
 from vidssl.models.heads import PairwiseOrderHead
 
@@ -32,7 +35,8 @@ class VCOP(nn.Module):
         super().__init__()
         self.modality = check_modality(modality)
         self.backbone = backbone
-        self.order_head = PairwiseOrderHead(backbone.num_features, tuple_len, hidden=head_hidden, dropout=dropout)
+        dim = cast(Backbone, backbone).num_features  # every backbone meets the contract (tests/test_contracts.py)
+        self.order_head = PairwiseOrderHead(dim, tuple_len, hidden=head_hidden, dropout=dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Features (B, D) of float clips (B, C, T, H, W)."""

@@ -110,6 +110,7 @@ class ViewSynthesis(nn.Module):
             "infomin": infomin_loss(self.backbone(x), self.backbone(view), form=self.infomin),
         }
         total = sum(self.weights[name] * value for name, value in terms.items())
+        assert isinstance(total, torch.Tensor)  # four terms: a tensor, never sum()'s start value 0
         return total, {f"loss/{name}": value.item() for name, value in terms.items()}
 
     @torch.no_grad()

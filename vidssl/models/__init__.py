@@ -11,7 +11,8 @@ through :func:`build_backbone`). Every backbone follows one contract,
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeAlias
 
 from vidssl.errors import VidsslError
 from vidssl.models.c3d import C3D, c3d
@@ -30,7 +31,10 @@ from vidssl.models.resnet3d import (
 from vidssl.models.resnet3d50 import ResNet3D50, r3d_50
 from vidssl.models.s3d import S3D, s3d, s3dg
 
-BACKBONES = {
+BackboneModule: TypeAlias = VideoResNet | C3D | S3D | ResNet3D50
+"""The backbone classes: each an ``nn.Module`` that meets :class:`vidssl.contracts.Backbone`."""
+
+BACKBONES: dict[str, Callable[..., BackboneModule]] = {
     "r3d_18": r3d_18,
     "r2plus1d_18": r2plus1d_18,
     "r3d_10": r3d_10,
@@ -44,7 +48,7 @@ BACKBONES = {
 }
 
 
-def build_backbone(name: str, **kwargs: Any) -> VideoResNet:
+def build_backbone(name: str, **kwargs: Any) -> BackboneModule:
     """Build the backbone called ``name`` with the builder's keyword arguments (e.g. ``width``).
 
     An unknown name or keyword raises VidsslError listing the valid ones.
@@ -64,6 +68,7 @@ def build_backbone(name: str, **kwargs: Any) -> VideoResNet:
 __all__ = [
     "BACKBONES",
     "C3D",
+    "BackboneModule",
     "S3D",
     "TAPS",
     "MLPHead",

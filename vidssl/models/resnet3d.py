@@ -108,7 +108,9 @@ def conv_spatial(in_planes: int, out_planes: int, stride: int, mid_planes: int) 
 def conv_2plus1d(in_planes: int, out_planes: int, stride: int, mid_planes: int) -> nn.Module:
     """(2+1)D conv: 1x3x3 spatial conv, BN, ReLU, then 3x1x1 temporal conv (Tran et al. 2018, §3.5)."""
     return nn.Sequential(
-        nn.Conv3d(in_planes, mid_planes, kernel_size=(1, 3, 3), stride=(1, stride, stride), padding=(0, 1, 1), bias=False),
+        nn.Conv3d(
+            in_planes, mid_planes, kernel_size=(1, 3, 3), stride=(1, stride, stride), padding=(0, 1, 1), bias=False
+        ),
         nn.BatchNorm3d(mid_planes),
         nn.ReLU(inplace=True),
         nn.Conv3d(mid_planes, out_planes, kernel_size=(3, 1, 1), stride=(stride, 1, 1), padding=(1, 0, 0), bias=False),
@@ -208,7 +210,9 @@ def pool_features(feature_map: torch.Tensor, pooling: str = "avg") -> torch.Tens
       (9216-d for a 16x112x112 clip; ALGORITHMS.md "Clip retrieval").
     """
     if feature_map.ndim != 5:
-        raise VidsslError(f"pool_features: expected a (B, C, T, H, W) feature map, got shape {tuple(feature_map.shape)}")
+        raise VidsslError(
+            f"pool_features: expected a (B, C, T, H, W) feature map, got shape {tuple(feature_map.shape)}"
+        )
     if pooling == "avg":
         return feature_map.mean(dim=(2, 3, 4))
     if pooling == "vcop":
@@ -219,7 +223,9 @@ def pool_features(feature_map: torch.Tensor, pooling: str = "avg") -> torch.Tens
 def check_taps(layers: Sequence[str]) -> tuple[str, ...]:
     """Validate a list of tap names; raise UnknownTapError naming the valid ones."""
     if isinstance(layers, str):
-        raise UnknownTapError(f"layers: expected a sequence of tap names such as ({layers!r},), got the string {layers!r}")
+        raise UnknownTapError(
+            f"layers: expected a sequence of tap names such as ({layers!r},), got the string {layers!r}"
+        )
     names = tuple(layers)
     if not names:
         raise UnknownTapError(f"layers: expected at least one of {', '.join(TAPS)}")
@@ -363,7 +369,8 @@ def r2plus1d_10(*, width: float = 1.0) -> VideoResNet:
 
 
 def mc3_18(*, width: float = 1.0) -> VideoResNet:
-    """MC3-18: 3D convs in layer1, 2D (1x3x3) in layers 2-4; matches ``torchvision.models.video.mc3_18`` minus ``fc``."""
+    """MC3-18: 3D convs in layer1, 2D (1x3x3) in layers 2-4; matches ``torchvision.models.video.mc3_18``
+    minus ``fc``."""
     return build_video_resnet(block="mc3", width=width, blocks_per_layer=(2, 2, 2, 2))
 
 

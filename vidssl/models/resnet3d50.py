@@ -139,6 +139,12 @@ class ResNet3D50(nn.Module):
         inner_widths: bottleneck inner channels of layer1..layer4.
     """
 
+    # Set by name in __init__'s loop over the four stages.
+    layer1: nn.Sequential
+    layer2: nn.Sequential
+    layer3: nn.Sequential
+    layer4: nn.Sequential
+
     def __init__(self, stem_width: int = STEM_WIDTH, inner_widths: Sequence[int] = INNER_WIDTHS) -> None:
         super().__init__()
         widths = (stem_width, *inner_widths)

@@ -36,7 +36,7 @@ least 2 frames and 2×2 pixels before it (at least 5 frames and 17×17 pixels).
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
@@ -151,7 +151,7 @@ class S3D(nn.Module):
     def __init__(
         self,
         stem_widths: Sequence[int] = STEM_WIDTHS,
-        inception: dict[str, Sequence[Sequence[int]]] = INCEPTION_BLOCKS,
+        inception: Mapping[str, Sequence[Sequence[int]]] = INCEPTION_BLOCKS,
         *,
         gating: bool = True,
     ) -> None:

@@ -83,13 +83,16 @@ class ClipVAE(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         if x.ndim != 5:
             raise VidsslError(f"ClipVAE expects clips (B, C, T, H, W), got shape {tuple(x.shape)}")
+        _, _, t, h, w = x.shape
         mu, logvar = self.encode(x)
-        view = self.decode(self.reparameterize(mu, logvar), tuple(x.shape[2:]))
+        view = self.decode(self.reparameterize(mu, logvar), (t, h, w))
         return view, mu, logvar
 
 
 def _conv2d_block(in_ch: int, out_ch: int, *, stride: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(in_ch, out_ch, kernel_size=3, stride=stride, padding=1), nn.LeakyReLU(0.1, inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(in_ch, out_ch, kernel_size=3, stride=stride, padding=1), nn.LeakyReLU(0.1, inplace=True)
+    )
 
 
 class FlowEstimator(nn.Module):

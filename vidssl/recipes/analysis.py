@@ -9,6 +9,7 @@ The run's method (backbone + heads) is rebuilt from its ``config.yaml`` and
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 
 from torch import nn
@@ -20,6 +21,7 @@ from vidssl.engine.run_folder import CHECKPOINT
 from vidssl.errors import VidsslError
 from vidssl.eval.analysis.speediness import speediness_scores, write_speediness_report
 from vidssl.fileio import make_output_dir
+from vidssl.methods.transrank import TransRank
 from vidssl.recipes.data import build_model_backbone, build_reader, build_records
 from vidssl.recipes.pretrain import build_method
 from vidssl.recipes.run import Run
@@ -68,7 +70,7 @@ def analysis_resize_short(cfg: RunConfig) -> int:
     return max(cfg.eval.resize_short, cfg.clip.size)
 
 
-def run_speediness_scores(method: nn.Module, records, reader, cfg: RunConfig, *, clips: int = 4):
+def run_speediness_scores(method: TransRank, records, reader, cfg: RunConfig, *, clips: int = 4):
     """:func:`speediness_scores` with the run's pretraining clip geometry, device and loader settings."""
     return speediness_scores(
         method, records, reader,
@@ -88,7 +90,7 @@ def speediness(
     split: str = "test",
     clips: int = 4,
     out: str | Path | None = None,
-    overrides: list[str] = (),
+    overrides: Sequence[str] = (),
 ) -> dict:
     """Score ``split`` of the data at 0.5×/1×/2×/4×; write speediness.json and both figures into ``out``
     (default ``RUN/analysis``). ``source``: a run folder or a checkpoint in it.
@@ -100,6 +102,9 @@ def speediness(
     checkpoint = training_checkpoint(run)
     out_dir = make_output_dir(Path(out) if out is not None else run.folder / "analysis")  # fail before scoring
     method = load_trained_method(cfg, checkpoint)
+    if not isinstance(method, TransRank):  # speediness is TransRank's analysis (§4.1): it needs the temporal head
+        raise VidsslError(f"{run.folder}: speediness scores clips with TransRank's temporal head; this run trained "
+                          f"method {cfg.method.name}")
     data_cfg = analysis_data_config(cfg, data=data, fmt=fmt, annotations=annotations)
     records, class_names = build_records(data_cfg, split=split)
     reader, records = build_reader(data_cfg, records)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -138,7 +139,7 @@ def closest_config_names(name: str) -> str:
     return f"{hint} (vidssl info lists the packaged configs)"
 
 
-def load_run_config(name: str, overrides: list[str] = ()) -> RunConfig:
+def load_run_config(name: str, overrides: Sequence[str] = ()) -> RunConfig:
     """The run config of file or packaged name ``name`` (following ``base:``), with ``key=value`` overrides."""
     path = resolve_config_path(name)
     data = load_config_with_base(path, resolve_config_path)

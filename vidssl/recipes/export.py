@@ -29,10 +29,12 @@ from __future__ import annotations
 import io
 import warnings
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import nn
 
+from vidssl.contracts import Backbone
 from vidssl.errors import VidsslError
 from vidssl.fileio import atomic_write
 from vidssl.recipes.run import NamedBackbone, Run
@@ -78,6 +80,7 @@ def torchvision_head(name: str, num_features: int, num_classes: int) -> dict[str
     torchvision's (ResNets: N(0, 0.01) weights, zero bias; S3D: Conv3d default init), from :data:`HEAD_SEED`."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(HEAD_SEED)
+        head: nn.Linear | nn.Conv3d
         if TORCHVISION_HEADS[name] == "fc":
             head = nn.Linear(num_features, num_classes)
             nn.init.normal_(head.weight, 0, 0.01)
@@ -91,7 +94,8 @@ def torchvision_head(name: str, num_features: int, num_classes: int) -> dict[str
 def torchvision_state_dict(backbone: nn.Module, name: str, num_classes: int) -> dict[str, torch.Tensor]:
     """``backbone``'s weights plus an untrained torchvision classifier: loads into torchvision's ``name``."""
     state = {key: value.detach().clone() for key, value in backbone.state_dict().items()}
-    return {**state, **torchvision_head(name, backbone.num_features, num_classes)}
+    num_features = cast(Backbone, backbone).num_features  # every backbone meets the contract (tests/test_contracts.py)
+    return {**state, **torchvision_head(name, num_features, num_classes)}
 
 
 def build_torchvision_model(name: str, num_classes: int) -> nn.Module:
@@ -112,7 +116,9 @@ def torchvision_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
             return model(x)
         finally:
             model.fc = head
-    return model.features(x).mean(dim=(2, 3, 4))
+    features = model.features
+    assert isinstance(features, nn.Module)  # torchvision's S3D, the one exportable model without fc
+    return features(x).mean(dim=(2, 3, 4))
 
 
 def export_torchvision(source: NamedBackbone, example: torch.Tensor, check: torch.Tensor, *, num_classes: int):
@@ -168,6 +174,7 @@ def export_onnx(source: NamedBackbone, example: torch.Tensor, check: torch.Tenso
             source.module, (example,), dynamo=True, input_names=["clip"], output_names=["features"],
             dynamic_shapes=({0: torch.export.Dim("batch")},), verbose=False,
         )
+        assert program is not None  # dynamo=True always returns the ONNXProgram
         data = program.model_proto.SerializeToString()
     except VidsslError:
         raise

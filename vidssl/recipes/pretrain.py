@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import nn
 
 from vidssl.config.loading import load_yaml, to_dict
+from vidssl.contracts import Method
 from vidssl.data.datasets import warn_short_videos
 from vidssl.data.transforms import frames_for_modality
 from vidssl.engine import run_folder
@@ -96,7 +98,8 @@ def _pretrain_in(cfg: RunConfig, run_dir: Path, *, checkpoint: dict | None, resu
         write_yaml_atomic(run_dir / "config.yaml", to_dict(cfg))
     history = fit(method, dataset, cfg=cfg.train, run_dir=run_dir, resume=checkpoint is not None)
     if is_main():
-        save_backbone(run_dir / "backbone.pt", method.backbone, name=cfg.model.backbone, width=cfg.model.width)
+        backbone = cast(Method, method).backbone  # every method meets the contract (tests/test_contracts.py)
+        save_backbone(run_dir / "backbone.pt", backbone, name=cfg.model.backbone, width=cfg.model.width)
         if recipe.after_fit is not None:
             recipe.after_fit(cfg, method, dataset, run_dir)
     return method, history
@@ -128,7 +131,8 @@ def check_run_folder(cfg: RunConfig, run_dir: Path, *, resume: bool, force: bool
     check_resumable_config(saved, cfg)
     if not last.is_file():
         if markers != ["config.yaml"]:
-            raise VidsslError(f"{run_dir} has no {run_folder.CHECKPOINT} to resume from (but {', '.join(markers[1:])}); "
+            raise VidsslError(f"{run_dir} has no {run_folder.CHECKPOINT} to resume from "
+                              f"(but {', '.join(markers[1:])}); "
                               f"start a new run with --force (moves it aside) or another --out")
         if is_main():
             print(f"{run_dir}: no checkpoint yet (stopped in its first epoch); starting at epoch 1", flush=True)

@@ -10,6 +10,7 @@ Every setting comes from the packaged ``quickstart.yaml``.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from vidssl.config.loading import to_dict
@@ -25,12 +26,13 @@ KS = (1, 5, 10, 20, 50)
 MODELS = ("pretrained", "random_init")
 
 
-def quickstart(out: str | Path, *, config: str = "quickstart", overrides: list[str] = ()) -> dict:
+def quickstart(out: str | Path, *, config: str = "quickstart", overrides: Sequence[str] = ()) -> dict:
     """Pretrain, evaluate both backbones, write results.json, report.md and plots/ into ``out``; returns the results."""
     start = time.time()
     out = Path(out)
     cfg = load_run_config(config, list(overrides))
-    print(f"[1/3] pretraining TransRank-T ({cfg.model.backbone} backbone, {cfg.train.epochs} epochs) → {out / 'pretrain'}")
+    print(f"[1/3] pretraining TransRank-T ({cfg.model.backbone} backbone, {cfg.train.epochs} epochs) "
+          f"→ {out / 'pretrain'}")
     resume = holds_run(out / "pretrain")  # a rerun continues or reuses the run (refused if the config changed)
     method, history = pretrain(cfg, out / "pretrain", resume=resume)
     data = load_eval_data(cfg)
@@ -64,7 +66,9 @@ def make_plots(folder: Path, history: list[dict], finetune_histories: dict, resu
     acc_keys = sorted(k for k in (history[-1] if history else {}) if k.startswith("acc"))
     return [
         plots.plot_curves(history, ["loss"], folder / "pretext_loss.png", title="TransRank-T pretext loss"),
-        plots.plot_curves(history, acc_keys, folder / "pretext_accuracy.png", title="Pretext accuracy per transformation"),
+        plots.plot_curves(
+            history, acc_keys, folder / "pretext_accuracy.png", title="Pretext accuracy per transformation"
+        ),
         plots.plot_recall_bars({m: results[m]["retrieval"] for m in MODELS}, folder / "retrieval_recall.png"),
         plots.plot_accuracy_bars({m: results[m]["finetune"] for m in MODELS}, folder / "finetune_accuracy.png"),
     ]

@@ -45,8 +45,8 @@ def build_augment(clip: ClipConfig, *, rotate: bool = False) -> ClipAugment:
     """The clip-wise augmentation of ``clip``; ``rotate`` adds the k·90° rotation of the rotation task."""
     return ClipAugment(
         clip.size,
-        scale=tuple(clip.scale),
-        ratio=tuple(clip.ratio),
+        scale=clip.scale,
+        ratio=clip.ratio,
         flip_p=clip.flip_p,
         brightness=clip.brightness,
         contrast=clip.contrast,
@@ -56,7 +56,7 @@ def build_augment(clip: ClipConfig, *, rotate: bool = False) -> ClipAugment:
         grayscale_p=clip.grayscale_p,
         blur_p=clip.blur_p,
         rotate=rotate,
-        resize=None if clip.resize is None else tuple(clip.resize),
+        resize=clip.resize,
     )
 
 

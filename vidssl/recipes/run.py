@@ -14,6 +14,7 @@ are :mod:`vidssl.engine.run_folder`'s.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -107,7 +108,7 @@ class Run:
                               f"({RUN_SOURCES})")
         return found
 
-    def load_config(self, overrides: list[str] = ()) -> RunConfig:
+    def load_config(self, overrides: Sequence[str] = ()) -> RunConfig:
         """The run's ``config.yaml`` with ``overrides``; an error when the folder has none."""
         if not self.has_config:
             raise VidsslError(f"{self.config_path}: config.yaml of the run not found (expected next to the "

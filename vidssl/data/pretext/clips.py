@@ -1,7 +1,7 @@
 """What every pretext sampler does after choosing frame indices: read them once, augment each clip.
 
-The interfaces a sampler is given (a record, a reader, a per-clip
-augmentation) are structural: anything with these attributes works.
+The interfaces a sampler is given are structural: a record and a reader as
+:mod:`vidssl.contracts` states them, and a per-clip augmentation (``Augment``).
 """
 from __future__ import annotations
 
@@ -10,16 +10,8 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from vidssl.contracts import Reader, Record
 from vidssl.errors import CorruptVideoError
-
-
-class Record(Protocol):
-    path: str
-    num_frames: int
-
-
-class Reader(Protocol):
-    def read(self, path: str, indices: Any) -> np.ndarray: ...
 
 
 class Augment(Protocol):

@@ -35,7 +35,7 @@ import torch
 
 from vidssl.checks import ArgumentError, check_choice, check_int_range_pair, check_positive_int
 from vidssl.data.pretext.clips import Augment, Reader, Record, check_has_frames, read_and_augment
-from vidssl.data.sampling import FIT_RULES, sro_clip_indices
+from vidssl.data.sampling import FIT_RULES, SROClip, sro_clip_indices
 from vidssl.data.transforms.clip import ClipAugment
 
 MAX_SEGMENTS = 5
@@ -108,11 +108,12 @@ class SROSampler:
     def __repr__(self) -> str:
         return (
             f"SROSampler(clip_len={self.clip_len}, num_segments={self.num_segments}, min_length={self.min_length}, "
-            f"rate_range={self.rate_range}, key_clip={self.key_clip}, shuffle={self.shuffle}, augment={self.augment!r}, "
+            f"rate_range={self.rate_range}, key_clip={self.key_clip}, shuffle={self.shuffle}, "
+            f"augment={self.augment!r}, "
             f"short_video={self.short_video!r})"
         )
 
-    def draw_clip(self, num_frames: int, rng: np.random.Generator) -> dict[str, Any]:
+    def draw_clip(self, num_frames: int, rng: np.random.Generator) -> SROClip:
         """One clip's frame indices and targets (see :func:`vidssl.data.sampling.sro_clip_indices`)."""
         return sro_clip_indices(
             num_frames,

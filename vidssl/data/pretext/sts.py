@@ -186,28 +186,30 @@ class STSSampler:
     def clip_flow(self, record: Record, frames: np.ndarray, indices: np.ndarray) -> np.ndarray:
         """(T−1, h, w, 2) flow of the resized clip: pre-extracted, cached, or computed now (and cached)."""
         if self.flow_root is not None:
-            return self._extracted_flow(record, indices)
-        description = None
-        if self.flow_cache is not None:
+            return self._extracted_flow(record, indices, self.flow_root)
+        cache, description = self.flow_cache, None
+        if cache is not None:
             description = {"version": FLOW_CACHE_VERSION, "source": file_fingerprint(record.path),
                            "frames": self.frame_source, "indices": indices, "resize": self.resize,
                            "flow": self.estimator.method}
-            cached = self.flow_cache.get(description)
+            cached = cache.get(description)
             if cached is not None and cached.shape == (len(indices) - 1, *self.resize, 2):
                 return cached.astype(np.float32)
         flow = self.estimator(frames)
-        if description is not None:  # label the stored (float16) copy, so a later hit gives the same labels
+        if cache is not None:  # label the stored (float16) copy, so a later hit gives the same labels
             stored = flow.astype(np.float16)
-            self.flow_cache.put(description, stored)
+            cache.put(description, stored)
             return stored.astype(np.float32)
         return flow
 
-    def _extracted_flow(self, record: Record, indices: np.ndarray) -> np.ndarray:
+    def _extracted_flow(self, record: Record, indices: np.ndarray, flow_root: str) -> np.ndarray:
         """Flow from frame i to i+1 is file pair i+1; pairs past the extracted ones repeat the last."""
-        folder = Path(self.flow_root) / Path(record.path).stem
+        folder = Path(flow_root) / Path(record.path).stem
         available = count_flow_frames(folder, self.flow_template)
         if available < 1:
-            raise CorruptVideoError(f"{folder}: no pre-extracted flow frames ({self.flow_template.format('x', 1)}, ...)")
+            raise CorruptVideoError(
+                f"{folder}: no pre-extracted flow frames ({self.flow_template.format('x', 1)}, ...)"
+            )
         pairs = np.minimum(indices[:-1], available - 1)
         flow = read_flow_frames(folder, pairs, bound=self.flow_bound, template=self.flow_template)
         return resize_flow(flow, *self.resize)

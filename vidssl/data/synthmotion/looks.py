@@ -40,7 +40,8 @@ class Look:
     @property
     def marker(self) -> tuple[float, float, float]:
         """Colour of the marker cap: the body colour pushed ``MARKER_MIX`` of the way to ``away``."""
-        return tuple(c + MARKER_MIX * (a - c) for c, a in zip(self.colour, self.away))
+        red, green, blue = (c + MARKER_MIX * (a - c) for c, a in zip(self.colour, self.away))
+        return (red, green, blue)
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def _hsv(hue: float, saturation: float, value: float) -> tuple[float, float, flo
     return (255.0 * r, 255.0 * g, 255.0 * b)
 
 
-def luma(colour: Sequence[float]) -> float:
+def luma(colour: Sequence[float] | np.ndarray) -> float:
     """BT.601 luma (0-255): what a grayscale augmentation keeps."""
     return 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2]
 
@@ -78,7 +79,8 @@ def _colour_with_luma(hue: float, saturation: float, target: float) -> tuple[flo
         colour = brightest * (target / top)
     else:
         colour = brightest + (target - top) / (255.0 - top) * (255.0 - brightest)
-    return tuple(float(c) for c in colour)
+    red, green, blue = (float(c) for c in colour)
+    return (red, green, blue)
 
 
 def random_look(rng: np.random.Generator) -> Look:

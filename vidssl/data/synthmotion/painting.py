@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -24,7 +23,7 @@ _STAR = tuple(
 )
 
 
-def _inside_polygon(qx: np.ndarray, qy: np.ndarray, vertices: Sequence[tuple[float, float]]) -> np.ndarray:
+def _inside_polygon(qx: np.ndarray, qy: np.ndarray, vertices: tuple[tuple[float, float], ...]) -> np.ndarray:
     """Even-odd rule: is each point (qx, qy) inside the polygon?"""
     inside = np.zeros(qx.shape, dtype=bool)
     for (xa, ya), (xb, yb) in zip(vertices, vertices[-1:] + vertices[:-1]):
@@ -86,15 +85,19 @@ def make_sprite(look: Look, *, max_radius: float) -> list[tuple[np.ndarray, np.n
     centres = (np.arange(size, dtype=np.float32) + 0.5) * (2.0 / size) - 1.0
     qx, qy = np.meshgrid(centres, centres)
     step = 2.0 / size
-    coverage = sum(
-        inside_shape(look.shape, qx + ox * step, qy + oy * step).astype(np.float32) for ox, oy in _SUBPIXELS
-    ) / len(_SUBPIXELS)
+    hits = np.zeros(qx.shape, dtype=np.float32)
+    for ox, oy in _SUBPIXELS:
+        hits += inside_shape(look.shape, qx + ox * step, qy + oy * step).astype(np.float32)
+    coverage = hits / len(_SUBPIXELS)
     colour = coverage[..., None] * _sprite_colour(look, qx, qy)
     transmittance = np.repeat(1.0 - coverage[..., None], 3, axis=2)
-    levels = [(colour.astype(np.float32), transmittance.astype(np.float32))]
+    levels: list[tuple[np.ndarray, np.ndarray]] = [(colour.astype(np.float32), transmittance.astype(np.float32))]
     while levels[-1][0].shape[0] >= 8:
         half = levels[-1][0].shape[0] // 2
-        levels.append(tuple(cv2.resize(image, (half, half), interpolation=cv2.INTER_AREA) for image in levels[-1]))
+        colour_half, transmittance_half = (
+            cv2.resize(image, (half, half), interpolation=cv2.INTER_AREA) for image in levels[-1]
+        )
+        levels.append((colour_half, transmittance_half))
     return levels
 
 
@@ -135,8 +138,10 @@ def paint_sprite(
     to_sprite = np.array([[cos, sin, cos * dx + sin * dy + shift], [-sin, cos, -sin * dx + cos * dy + shift]])
     box = (x1 - x0, y1 - y0)
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    paint = cv2.warpAffine(colour, to_sprite, box, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
-    keep = cv2.warpAffine(
+    paint: np.ndarray = cv2.warpAffine(
+        colour, to_sprite, box, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0
+    )
+    keep: np.ndarray = cv2.warpAffine(
         transmittance, to_sprite, box, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=(1.0, 1.0, 1.0)
     )
     if alpha != 1.0:  # opacity: paint * alpha, keep = 1 - alpha * (1 - keep)

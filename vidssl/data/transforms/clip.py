@@ -103,7 +103,7 @@ class ClipAugment:
         if self.resize is None:
             clip, aspect_ratio = self._random_resized_crop(frames, rng)
         else:
-            clip, aspect_ratio = self._resize_then_random_crop(frames, rng)
+            clip, aspect_ratio = self._resize_then_random_crop(frames, self.resize, rng)
         if self.jitter_p > 0 and rng.random() < self.jitter_p:
             ops = F.color_jitter_params(
                 brightness=self.brightness,
@@ -135,10 +135,12 @@ class ClipAugment:
         )
         return F.resize(F.crop(frames, top, left, crop_h, crop_w), self.size, self.size), crop_w / crop_h
 
-    def _resize_then_random_crop(self, frames: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    def _resize_then_random_crop(
+        self, frames: np.ndarray, resize: tuple[int, int], rng: np.random.Generator
+    ) -> tuple[np.ndarray, float]:
         """Every frame resized to ``resize``, then one random size × size crop; also its w/h in original pixels."""
         height, width = frames.shape[1:3]
-        resized_h, resized_w = self.resize
+        resized_h, resized_w = resize
         top = int(rng.integers(0, resized_h - self.size + 1))
         left = int(rng.integers(0, resized_w - self.size + 1))
         clip = F.crop(F.resize(frames, resized_h, resized_w), top, left, self.size, self.size)

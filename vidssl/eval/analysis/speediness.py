@@ -27,11 +27,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from vidssl.data.datasets import VideoRecord
 from vidssl.data.sampling import clip_span, scaled_interval
@@ -41,6 +40,9 @@ from vidssl.eval.features import eval_clip_indices, ordered_loader, read_eval_cl
 from vidssl.eval.plots import plot_speediness, plot_speediness_per_class
 from vidssl.fileio import write_json_atomic
 from vidssl.progress import progress_bar
+
+if TYPE_CHECKING:
+    from vidssl.methods.transrank import TransRank
 
 SPEEDS: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
 """Playback speeds of the toy experiment (TransRank Fig. 4); 0.5× and 4× are unseen in training."""
@@ -160,7 +162,7 @@ class SpeedinessScores:
 
 
 def speediness_scores(
-    method: nn.Module,
+    method: TransRank,
     records: Sequence[VideoRecord],
     reader: Any,
     *,

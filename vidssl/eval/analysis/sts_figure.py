@@ -123,7 +123,7 @@ def _chord(mask: np.ndarray, direction: tuple[float, float], *, weight: np.ndarr
         away = np.hypot(*(points - np.asarray(avoid)).T) >= 6
         eligible = eligible & away if (eligible & away).any() else eligible
     total = 0.0 if weight is None else float(np.where(mask, weight, 0).sum())
-    if total > 0:
+    if weight is not None and total > 0:
         ys, xs = np.nonzero(mask)
         w = weight[ys, xs]
         target = np.array([(xs * w).sum(), (ys * w).sum()]) / w.sum()
@@ -209,7 +209,7 @@ def plot_sts_clip(
     path: str | Path,
     *,
     title: str = "STS labels",
-    frame_numbers: Sequence[int] | None = None,
+    frame_numbers: Sequence[int] | np.ndarray | None = None,
 ) -> Path:
     """One clip's STS labels drawn on the clip (STS Fig. 9, extended with every pattern's labels).
 

@@ -99,11 +99,12 @@ def draw_sts_labels(
         raise VidsslError(f"--clips: expected a positive number of clips, got {clips!r}")
     path = Path(video)
     num_frames, reader = open_video(path, frame_template=frame_template)
-    out_dir = make_output_dir(Path(out) if out is not None else Path(f"sts_{path.stem if path.is_file() else path.name}"))
+    default_out = Path(f"sts_{path.stem if path.is_file() else path.name}")
+    out_dir = make_output_dir(Path(out) if out is not None else default_out)
     if num_frames < frames:
         raise VidsslError(f"{path}: {num_frames} frames, shorter than one {frames}-frame clip (lower --frames)")
     try:
-        sampler = STSSampler(clip_len=frames, size=size, resize=tuple(resize), flip_p=0.5 if flip else 0.0,
+        sampler = STSSampler(clip_len=frames, size=size, resize=resize, flip_p=0.5 if flip else 0.0,
                              clips="fixed", flow=flow, colour_bins=colour_bins)
     except VidsslError as err:  # name the command's options, not the config keys of pretraining
         message = str(err)

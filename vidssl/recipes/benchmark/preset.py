@@ -8,6 +8,7 @@ order in which the pieces are laid over each other).
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,7 +160,7 @@ def select_rows(preset: BenchmarkPreset, only: list[str] | None) -> list[Benchma
     return [row for row in preset.rows if row.name in only]
 
 
-def row_config_dict(preset: BenchmarkPreset, row: BenchmarkRow, seed: int, overrides: list[str] = ()) -> dict:
+def row_config_dict(preset: BenchmarkPreset, row: BenchmarkRow, seed: int, overrides: Sequence[str] = ()) -> dict:
     """The resolved config of ``row`` for ``seed``, as a plain dict.
 
     In order: the row's ``config`` with its ``base:`` chain; the row's
@@ -168,6 +169,7 @@ def row_config_dict(preset: BenchmarkPreset, row: BenchmarkRow, seed: int, overr
     ``shared.merge`` laid over key by key; ``train.seed``; the command line's
     ``key=value`` ``overrides``, last, so they reach every row alike.
     """
+    assert row.config is not None  # an implemented row, the only kind that runs, has a config (parse_row)
     data = load_config_with_base(resolve_config_path(row.config, preset.path.parent), resolve_config_path)
     data = merge_config(data, copy.deepcopy(row.overrides))
     for section, values in preset.replace.items():
@@ -176,7 +178,9 @@ def row_config_dict(preset: BenchmarkPreset, row: BenchmarkRow, seed: int, overr
     return apply_overrides(data, [f"train.seed={seed}", *overrides])
 
 
-def row_config(preset: BenchmarkPreset, row: BenchmarkRow, seed: int, overrides: list[str] = ()) -> RunConfig:
+def row_config(
+    preset: BenchmarkPreset, row: BenchmarkRow, seed: int, overrides: Sequence[str] = ()
+) -> RunConfig:
     """:func:`row_config_dict` as a checked :class:`RunConfig`; a bad key names the row."""
     try:
         return parse_run_config(row_config_dict(preset, row, seed, overrides))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from vidssl.config.loading import to_dict
 from vidssl.recipes.benchmark.cache import cell_hash, collect_cells, finished_pretraining, pretraining_hash, run_path
@@ -22,7 +23,7 @@ def collect_results(
     cells = collect_cells(out, expected)
     rows, pretraining_seconds = {}, 0.0
     for row in spec.rows:
-        entry = {"label": row.label, "kind": row.kind, "config": row.config, "status": row.status,
+        entry: dict[str, Any] = {"label": row.label, "kind": row.kind, "config": row.config, "status": row.status,
                  "reason": row.reason, "seeds": {}, "summary": {}, "runs": {}}
         if row.status == "implemented":
             seed_cells = cells.get(row.name, {})
@@ -40,7 +41,7 @@ def collect_results(
         rows[row.name] = entry
     all_cells = [cell for seed_cells in cells.values() for protocols in seed_cells.values()
                  for cell in protocols.values()]
-    retrieval = next((cell["metrics"] for cell in all_cells if cell["protocol"] == "retrieval"), {})
+    retrieval: dict[str, Any] = next((cell["metrics"] for cell in all_cells if cell["protocol"] == "retrieval"), {})
     first = next(iter(configs.values()), None)
     return {
         "seeds": seeds, "protocols": list(spec.protocols), "rows": rows, "chance": chance_levels(cells),

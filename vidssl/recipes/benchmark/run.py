@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -20,7 +21,7 @@ def run_benchmark(
     *,
     seeds: list[int] | None = None,
     only: list[str] | None = None,
-    overrides: list[str] = (),
+    overrides: Sequence[str] = (),
 ) -> dict:
     """Run every unfinished cell of the preset's rows (``only``: these rows) for ``seeds`` (default: the
     preset's), then write results.json, report.md and plots/ for every row of the preset. Returns the results.

@@ -39,7 +39,7 @@ def supervised_pretrain(cfg: RunConfig, data: dict, run_dir: Path, *, resume: bo
                            modality=clips.modality)
     sampler = TrainClipSampler(
         clip_len=frames_for_modality(clips.clip_len, clips.modality), interval=clips.interval,
-        augment=default_finetune_augment(clips.size, scale=tuple(finetune_cfg.scale), flip_p=finetune_cfg.flip_p),
+        augment=default_finetune_augment(clips.size, scale=finetune_cfg.scale, flip_p=finetune_cfg.flip_p),
     )
     dataset = VideoDataset(data["train"], data["reader"], sampler, seed=cfg.train.seed)
     write_yaml_atomic(run_dir / "config.yaml", to_dict(cfg))

@@ -20,9 +20,9 @@ if TYPE_CHECKING:
 
 
 # Parameter names of CORP and the parts it builds → its config keys.
-CORP_KEYS = {"variant": "name", "modality": "model.modality", "heads": "relation_heads", "mlp_layers": "relation_layers",
-             "hidden": "relation_hidden", "dim": "projection_dim", "out_dim": "projection_dim",
-             "hidden_dims": "projection_width"}
+CORP_KEYS = {"variant": "name", "modality": "model.modality", "heads": "relation_heads",
+             "mlp_layers": "relation_layers", "hidden": "relation_hidden", "dim": "projection_dim",
+             "out_dim": "projection_dim", "hidden_dims": "projection_width"}
 
 
 @dataclass

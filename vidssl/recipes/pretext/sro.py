@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 SRO_KEYS = {"min_length": "min_segment_length", "shuffle": "shuffle_segments"}
 # Parameter names of SRO and the parts it builds (head, queue, projection) → its config keys.
 SRO_METHOD_KEYS = {"view_generator": "view_synthesis", "modality": "model.modality", "kind": "head",
-                   "hidden_dims": "head_hidden", "size": "queue_size", "dim": "projection_dim", "out_dim": "projection_dim"}
+                   "hidden_dims": "head_hidden", "size": "queue_size", "dim": "projection_dim",
+                   "out_dim": "projection_dim"}
 
 
 @dataclass
@@ -205,21 +206,23 @@ def view_generator_checkpoint(cfg: RunConfig, run_dir: Path) -> Path:
     return checkpoint
 
 
-def load_view_generator(method: torch.nn.Module, checkpoint: Path) -> None:
+def load_view_generator(method: SRO, checkpoint: Path) -> None:
     """Copy the trained VAE G of a view-synthesis checkpoint into ``method.view_generator`` (frozen there)."""
     state = load_checkpoint(checkpoint)
     prefix = "generator."
     weights = {k[len(prefix):]: v for k, v in state.get("model", {}).items() if k.startswith(prefix)}
     if not weights:
         raise VidsslError(f"{checkpoint}: no view generator weights (expected a sro_view_synthesis checkpoint)")
+    generator = method.view_generator
+    assert generator is not None  # called for an SRO built with a view generator (uses_views)
     try:
-        method.view_generator.load_state_dict(weights)
+        generator.load_state_dict(weights)
     except RuntimeError as err:
         first = str(err).strip().splitlines()[0]
         raise VidsslError(f"{checkpoint}: view generator does not match the config's view sizes ({first})") from None
 
 
-def save_view_grid(cfg: RunConfig, method: torch.nn.Module, dataset: Any, run_dir: Path, samples: int = 4) -> None:
+def save_view_grid(cfg: RunConfig, method: ViewSynthesis, dataset: Any, run_dir: Path, samples: int = 4) -> None:
     """``plots/view_synthesis.png``: input frames of the first ``samples`` videos above their synthesised views."""
     from vidssl.data.transforms import to_model_input
     from vidssl.eval.plots import plot_view_grid

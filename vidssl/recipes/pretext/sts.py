@@ -67,7 +67,7 @@ def build_sampler(cfg: RunConfig, frame_source: dict | None = None) -> STSSample
         return STSSampler(
             clip_len=clip.frames,
             size=clip.size,
-            resize=tuple(clip.resize),
+            resize=clip.resize,
             flip_p=clip.flip_p,
             clips=method.clips,
             flow=method.flow,
@@ -93,8 +93,8 @@ def build_dataset(cfg: RunConfig, records: list, reader, sampler: STSSampler, *,
         return dataset
     settings = {"size": sampler.size, "resize": sampler.resize, "clip_len": sampler.clip_len,
                 "clips": sampler.clips, "short_video": sampler.short_video, "flow": sampler.estimator.method,
-                "flow_root": sampler.flow_root, "flow_bound": sampler.flow_bound, "flow_template": sampler.flow_template,
-                "frames": sampler.frame_source}
+                "flow_root": sampler.flow_root, "flow_bound": sampler.flow_bound,
+                "flow_template": sampler.flow_template, "frames": sampler.frame_source}
     scores = score_samples(records, reader, sampler.difficulty, settings=settings,
                            cache=ArrayCache(cache_root() / "sts-scores"), workers=cfg.train.workers,
                            progress=progress and cfg.train.progress)

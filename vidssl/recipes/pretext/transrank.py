@@ -50,7 +50,7 @@ def build_sampler(cfg: RunConfig, frame_source: dict | None = None) -> TransRank
             mode=method.mode,
             clip_len=frames_for_modality(clip.frames, cfg.model.modality),
             base_interval=clip.base_interval,
-            jitter=tuple(clip.jitter),
+            jitter=clip.jitter,
             augment=build_augment(clip, rotate=method.rotation != "none"),
             short_video=clip.short_video,
         )

@@ -77,7 +77,7 @@ def run_linear_probe(
         return linear_probe_end_to_end(
             backbone, data["train"], data["test"], data["reader"], eval_clips(cfg), num_classes=len(data["classes"]),
             train_cfg=linear_train_config(cfg), run_dir=run_dir,
-            augment=default_finetune_augment(e.size, scale=tuple(e.finetune.scale), flip_p=e.finetune.flip_p),
+            augment=default_finetune_augment(e.size, scale=e.finetune.scale, flip_p=e.finetune.flip_p),
             seed=cfg.train.seed, device=resolve_device(cfg.train.device), batch_size=e.batch_size,
             workers=cfg.train.workers, progress=progress, cache=cache,
         )
@@ -146,7 +146,7 @@ def run_finetune(
         backbone, data["train"], data["test"], data["reader"],
         num_classes=len(data["classes"]), cfg=finetune_train_config(cfg, lr), run_dir=run_dir,
         clips=dataclasses.replace(eval_clips(cfg, modality), crops=f.test_crops),
-        augment=default_finetune_augment(e.size, scale=tuple(f.scale), flip_p=f.flip_p),
+        augment=default_finetune_augment(e.size, scale=f.scale, flip_p=f.flip_p),
         dropout=f.dropout, label_fraction=f.label_fraction if label_fraction is None else label_fraction,
         seed=cfg.train.seed, device=resolve_device(cfg.train.device), test_batch_size=e.batch_size,
         workers=cfg.train.workers, progress=progress, curve_every=f.curve_every, return_model=return_model,

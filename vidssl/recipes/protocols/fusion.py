@@ -43,7 +43,7 @@ def load_fuse_stream(path: str) -> RunStream:
     if not run.has_config:
         raise VidsslError(f"--fuse {path}: {run.config_path.name} not found ({expected})")
     try:
-        run.weights  # raises when a folder holds neither backbone.pt nor checkpoints/last.pt
+        _ = run.weights  # raises when a folder holds neither backbone.pt nor checkpoints/last.pt
     except VidsslError:
         raise VidsslError(f"--fuse {path}: {run.backbone_path.name} not found ({expected})") from None
     modality = run.load_config().model.modality
