@@ -58,6 +58,11 @@ class DataConfig:
     ``csv``. ``cache_short_side`` > 0 pre-decodes every video once at that
     short side into ``cache_dir`` — the fast path for small CPU runs, where
     decoding full-size frames, not the model, bounds the step.
+    ``val_fraction`` > 0 carves a validation split out of the training split
+    (whole UCF101 ``gNN`` groups, else videos, that fraction of each class;
+    :mod:`vidssl.data.validation`): ``split: train`` then leaves those videos
+    out, and ``eval.split: val`` evaluates on them. Defaults are chosen there;
+    the test split only reports.
     """
 
     format: str = "synthmotion"
@@ -73,11 +78,14 @@ class DataConfig:
     synth_per_class: int = 24
     synth_seed: int = 0
     synth_appearance_bias: float = 0.0
+    val_fraction: float = 0.0
 
     def validate(self, where: str = "data") -> None:
         """Reject values the data pipeline cannot use, naming ``where.<key>`` and the value."""
         _require(self.cache_short_side >= 0, where, "cache_short_side", self.cache_short_side,
                  "an integer >= 0 (0 = no frame cache)")
+        _require(0.0 <= self.val_fraction < 1.0, where, "val_fraction", self.val_fraction,
+                 "a fraction in [0, 1) of the training groups (0 = no validation split)")
 
 
 @dataclass
@@ -244,6 +252,9 @@ class SimilarityConfig:
         _check_rules(self, where, rules)
 
 
+EVAL_SPLITS = ("test", "val")
+
+
 @dataclass
 class EvalConfig:
     """Feature extraction and the retrieval / finetune / linear-probe / temporal-task (sync, order) protocols."""
@@ -252,6 +263,7 @@ class EvalConfig:
     root: str | None = None
     annotations: str | None = None
     split_id: int = 1
+    split: str = "test"  # the videos evaluated: "test" (reports) or "val" (chooses settings; needs data.val_fraction)
     num_clips: int = 10
     frames: int = 16
     interval: int = 1
@@ -276,6 +288,7 @@ class EvalConfig:
         formats = ("synthmotion", *FORMATS)
         _require(self.format is None or self.format in formats, where, "format", self.format,
                  f"null (the pretraining data) or one of {', '.join(formats)}")
+        _require(self.split in EVAL_SPLITS, where, "split", self.split, f"one of {', '.join(EVAL_SPLITS)}")
         _no_annotations_for_folder(self, where)
         _check_rules(self, where, _EVAL_RULES)
 

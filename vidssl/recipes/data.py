@@ -53,6 +53,7 @@ def build_records(data: DataConfig, *, split: str | None = None) -> tuple[list[V
         annotations=annotations,
         labelled=data.labelled,
         frame_template=data.frame_template,
+        val_fraction=data.val_fraction,
     )
 
 

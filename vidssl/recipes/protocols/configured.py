@@ -28,10 +28,17 @@ from vidssl.recipes.run_config import RunConfig, eval_data_config
 
 
 def load_eval_data(cfg: RunConfig) -> dict:
-    """Train and test records of the labelled downstream dataset, and the reader for them."""
+    """Train and evaluated records of the labelled downstream dataset, and the reader for them.
+
+    ``"test"`` holds the split ``eval.split`` names: the test videos, or with ``val`` the validation
+    videos carved out of training by ``data.val_fraction`` (which are then not among ``"train"``).
+    """
     data_cfg = eval_data_config(cfg)
+    if cfg.eval.split == "val" and data_cfg.val_fraction == 0:
+        raise VidsslError("eval.split=val: there is no validation split; set data.val_fraction (e.g. 0.2) to carve "
+                          "one out of the training videos")
     train, classes = build_records(data_cfg, split="train")
-    test, _ = build_records(data_cfg, split="test")
+    test, _ = build_records(data_cfg, split=cfg.eval.split)
     reader, both = build_reader(data_cfg, train + test)
     return {"train": both[: len(train)], "test": both[len(train):], "reader": reader, "classes": classes}
 
