@@ -140,7 +140,7 @@ def test_the_mlp_probe_separates_separable_features_and_sits_at_chance_on_noise(
 def test_bad_task_and_odd_order_length_raise():
     with pytest.raises(VidsslError, match="sync, order"):
         TemporalTaskSampler("speed", transform=EvalTransform(16, resize_short=16))
-    with pytest.raises(VidsslError, match="eval.frames"):
+    with pytest.raises(VidsslError, match="^clip_len: the order task splits the clip in two halves"):
         TemporalTaskSampler("order", clip_len=7, transform=EvalTransform(16, resize_short=16))
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from vidssl.checks import check_choice, check_int_at_least, check_number_in
 from vidssl.data.array_cache import ArrayCache, file_fingerprint
 from vidssl.errors import CorruptVideoError, VidsslError
 from vidssl.progress import progress_bar
@@ -85,15 +86,10 @@ class CurriculumDataset(torch.utils.data.Dataset):
     ) -> None:
         if len(scores) != len(dataset):
             raise VidsslError(f"curriculum: {len(scores)} scores for {len(dataset)} samples")
-        if switch not in SWITCH_RULES:
-            raise VidsslError(f"method.curriculum: expected one of none, {', '.join(SWITCH_RULES)}, got {switch!r}")
-        for key, value in (("method.curriculum_epoch", switch_epoch), ("method.curriculum_patience", patience)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise VidsslError(f"{key}: expected an integer >= 1, got {value!r}")
-        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or not 0 <= min_delta < 1:
-            raise VidsslError(
-                f"method.curriculum_min_delta: expected a relative improvement in [0, 1), got {min_delta!r}"
-            )
+        check_choice("switch", switch, SWITCH_RULES)
+        check_int_at_least("switch_epoch", switch_epoch, 1)
+        check_int_at_least("patience", patience, 1)
+        check_number_in("min_delta", min_delta, 0.0, 1.0, high_open=True)  # a relative improvement
         self.dataset = dataset
         self.scores = np.asarray(scores, dtype=np.float64)
         self.easy = easier_half(self.scores)

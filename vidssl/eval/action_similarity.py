@@ -51,6 +51,7 @@ from typing import Any
 
 import numpy as np
 
+from vidssl.checks import check_int_at_least
 from vidssl.data.aslan import (
     NUM_SPLITS,
     AslanPairs,
@@ -291,8 +292,7 @@ def pairs_from_labels(
         raise VidsslError(f"action similarity: {len(labels)} labels for {len(paths)} videos")
     if (labels < 0).any():
         raise VidsslError("action similarity: every video must be labelled, found label -1")
-    if isinstance(pairs_per_fold, bool) or not isinstance(pairs_per_fold, int) or pairs_per_fold < 2:
-        raise VidsslError(f"eval.similarity.pairs_per_fold: expected an integer >= 2, got {pairs_per_fold!r}")
+    check_int_at_least("pairs_per_fold", pairs_per_fold, 2)
     rng = np.random.default_rng(seed)
     members, kept_apart = _fold_members(labels, folds, rng)
     pairs, same, fold = [], [], []

@@ -42,6 +42,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from vidssl.checks import ArgumentError, check_choice, check_positive_int
 from vidssl.contracts import Backbone, Record
 from vidssl.data.datasets import LabelledRecord, VideoDataset, VideoRecord
 from vidssl.data.sampling import clip_span, fit_to_video, sliding_clip_starts, uniform_clip_starts
@@ -127,8 +128,7 @@ class EvalClipSampler:
         self, *, num_clips: int = 10, clip_len: int = 16, interval: int = 1, transform: EvalTransform,
         stride: int | None = None,
     ):
-        if num_clips < 1:
-            raise VidsslError(f"eval.num_clips must be a positive integer, got {num_clips!r}")
+        check_positive_int("num_clips", num_clips)
         if stride is not None and (isinstance(stride, bool) or not isinstance(stride, int) or stride < 1):
             raise VidsslError(f"eval clip stride must be a positive integer or None, got {stride!r}")
         clip_span(clip_len, interval)  # validates clip_len and interval
@@ -260,8 +260,7 @@ def pool_feature(tap: torch.Tensor, pooling: str) -> torch.Tensor:
     (1, 2, 2), then flatten (ALGORITHMS.md §5.2). VCOP's retrieval feature is
     therefore ``layers=("layer4",), pooling="vcop"``.
     """
-    if pooling not in POOLINGS:
-        raise VidsslError(f"eval.pooling: expected one of {POOLINGS}, got {pooling!r}")
+    check_choice("pooling", pooling, POOLINGS)
     if tap.ndim == 2:
         return tap
     return pool_features(tap, pooling)
@@ -307,11 +306,10 @@ def extract_features(
     already computed for the same weights, records, clips and pooling are read
     back, and only the missing ones are computed (then stored).
     """
-    if pooling not in POOLINGS:
-        raise VidsslError(f"eval.pooling: expected one of {POOLINGS}, got {pooling!r}")
+    check_choice("pooling", pooling, POOLINGS)
     layers = tuple(dict.fromkeys(layers))
     if not layers:
-        raise VidsslError("eval.layers: expected at least one backbone tap, got none")
+        raise ArgumentError("layers", "expected at least one backbone tap, got none")
     if cache is None:
         return _compute_features(
             backbone, records, reader, clips, layers=layers, pooling=pooling, device=device,

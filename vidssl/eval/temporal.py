@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from vidssl.checks import ArgumentError
 from vidssl.checks import is_positive_int as positive_int
 from vidssl.contracts import Backbone
 from vidssl.data.sampling import fit_to_video
@@ -103,7 +104,7 @@ class TemporalTaskSampler:
         if task not in TASKS:
             raise VidsslError(f"temporal task: expected one of {', '.join(TASKS)}, got {task!r}")
         if task == "order" and clip_len % 2:
-            raise VidsslError(f"eval.frames: the order task splits the clip in two halves, got an odd {clip_len}")
+            raise ArgumentError("clip_len", f"the order task splits the clip in two halves, got an odd {clip_len}")
         self.task, self.clip_len, self.transform = task, clip_len, transform
 
     def indices(self, record: TaskRecord, rng: np.random.Generator) -> np.ndarray:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from vidssl.checks import config_keys
 from vidssl.data.transforms import EvalTransform
 from vidssl.engine.distributed import resolve_device
 from vidssl.engine.trainer import TrainConfig
@@ -109,12 +110,13 @@ def motion_task_data(cfg: RunConfig, data: dict) -> dict:
 def run_temporal_task(cfg: RunConfig, backbone, data: dict, task: str, *, progress: bool = True) -> dict:
     """TransRank appendix A.1's Sync or Order on the frozen backbone's ``layer4`` (``eval.temporal``)."""
     e = cfg.eval
-    return temporal_probe(
-        backbone, data["train"], data["test"], data["reader"], task, clip_len=e.frames,
-        transform=EvalTransform(e.size, resize_short=e.resize_short), cfg=e.temporal, modality=cfg.model.modality,
-        seed=cfg.train.seed, device=resolve_device(cfg.train.device), batch_size=e.batch_size,
-        workers=cfg.train.workers, progress=progress,
-    )
+    with config_keys("eval", {"clip_len": "frames"}):
+        return temporal_probe(
+            backbone, data["train"], data["test"], data["reader"], task, clip_len=e.frames,
+            transform=EvalTransform(e.size, resize_short=e.resize_short), cfg=e.temporal,
+            modality=cfg.model.modality, seed=cfg.train.seed, device=resolve_device(cfg.train.device),
+            batch_size=e.batch_size, workers=cfg.train.workers, progress=progress,
+        )
 
 
 def linear_train_config(cfg: RunConfig) -> TrainConfig:
