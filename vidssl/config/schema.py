@@ -49,6 +49,9 @@ def _range_pair(upper: float = math.inf) -> Callable[[tuple[float, float]], bool
     return lambda pair: 0 < pair[0] <= pair[1] <= upper
 
 
+PRETEXT_TARGETS = ("real", "scrambled")
+
+
 @dataclass
 class DataConfig:
     """Which videos, where, and how they are read.
@@ -62,7 +65,9 @@ class DataConfig:
     (whole UCF101 ``gNN`` groups, else videos, that fraction of each class;
     :mod:`vidssl.data.validation`): ``split: train`` then leaves those videos
     out, and ``eval.split: val`` evaluates on them. Defaults are chosen there;
-    the test split only reports.
+    the test split only reports. ``pretext_targets: scrambled`` trains the
+    method's negative control: each sample's pretext targets drawn at random,
+    independent of its clips (:mod:`vidssl.data.controls`).
     """
 
     format: str = "synthmotion"
@@ -79,6 +84,7 @@ class DataConfig:
     synth_seed: int = 0
     synth_appearance_bias: float = 0.0
     val_fraction: float = 0.0
+    pretext_targets: str = "real"  # "real" | "scrambled" (the negative control)
 
     def validate(self, where: str = "data") -> None:
         """Reject values the data pipeline cannot use, naming ``where.<key>`` and the value."""
@@ -86,6 +92,8 @@ class DataConfig:
                  "an integer >= 0 (0 = no frame cache)")
         _require(0.0 <= self.val_fraction < 1.0, where, "val_fraction", self.val_fraction,
                  "a fraction in [0, 1) of the training groups (0 = no validation split)")
+        _require(self.pretext_targets in PRETEXT_TARGETS, where, "pretext_targets", self.pretext_targets,
+                 f"one of {', '.join(PRETEXT_TARGETS)}")
 
 
 @dataclass

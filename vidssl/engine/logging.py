@@ -132,12 +132,13 @@ class MetricsLogger:
 def format_epoch_summary(row: Mapping[str, Any], *, epochs: int) -> str:
     """One line per epoch, e.g. ``epoch 2/10  loss 1.2345  lr 0.05  mse 1.2  (12.3 s, 45.6 samples/s)``.
 
-    ``, skipped N corrupt videos`` is appended when the epoch replaced any.
+    ``, skipped N corrupt videos`` is appended when the epoch replaced any. Chance levels
+    (``chance/<key>``, constant) stay in metrics.csv.
     """
     skip_keys = {"epoch", "loss", "lr", "seconds", "samples_per_s", "skipped"}
     parts = [f"epoch {int(row['epoch']) + 1}/{epochs}", f"loss {float(row['loss']):.4f}", f"lr {float(row['lr']):.4g}"]
     for key, value in row.items():
-        if key in skip_keys:
+        if key in skip_keys or key.startswith("chance/"):
             continue
         parts.append(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}")
     line = "  ".join(parts) + f"  ({float(row['seconds']):.1f} s, {float(row['samples_per_s']):.1f} samples/s)"

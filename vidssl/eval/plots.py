@@ -669,3 +669,36 @@ def plot_protocol_bars(
             raise VidsslError(f"plot {path}: error bars must be finite and non-negative")
     return _grouped_bars(table, metrics, path, title=title, xlabel=xlabel, ylabel=ylabel, as_percent=as_percent,
                          errors=errors)
+
+
+def plot_heldout_curves(
+    history: Sequence[Mapping[str, Any]], keys: Sequence[str], path: str | Path, *, title: str, columns: int = 4
+) -> Path:
+    """One panel per pretext metric: its value per epoch on held-out videos (``heldout/<key>``), on the
+    training batches (``<key>``, where logged) and its chance level (``chance/<key>``, dashed, where known).
+
+    ``history``: ``fit``'s rows (``epoch`` 0-based, drawn from 1) with the entries of
+    :func:`vidssl.engine.heldout.evaluate_pretext`; ``keys`` without prefix, e.g. ``loss``, ``acc``.
+    A key never measured held out is an error naming the keys there are.
+    """
+    if not history:
+        raise VidsslError(f"plot {path}: no history rows to plot")
+    if not keys:
+        raise VidsslError(f"plot {path}: expected at least one key to plot")
+    columns = min(columns, len(keys))
+    rows = -(-len(keys) // columns)
+    fig = Figure(figsize=(3.6 * columns, 3.0 * rows))
+    for i, key in enumerate(keys):
+        ax = fig.add_subplot(rows, columns, i + 1)
+        xs, ys = _epoch_series(history, f"heldout/{key}", path)
+        ax.plot(xs, ys, marker="o", markersize=3, linewidth=1.5, label="held-out")
+        for name, style in ((key, {"marker": ".", "alpha": 0.7}), (f"chance/{key}", {"linestyle": "--"})):
+            if any(row.get(name) is not None for row in history):
+                line_xs, line_ys = _epoch_series(history, name, path)
+                ax.plot(line_xs, line_ys, linewidth=1.0, label="chance" if name != key else "training", **style)
+        ax.set_xlabel("epoch")
+        ax.set_title(key, fontsize=9)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    return _save(fig, path)

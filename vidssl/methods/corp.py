@@ -28,7 +28,8 @@ paper is silent; CORP_f's eq. 5 needs it).
 """
 from __future__ import annotations
 
-from typing import cast
+from collections.abc import Mapping
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -123,7 +124,30 @@ class CORP(nn.Module):
                 f"got {tuple(clips.shape)} and {tuple(starts.shape)}"
             )
         z = self.embed(clips)
-        if self.variant == "m" or not is_distributed():  # CORP_m pairs videos within the process (§3.2)
+        # CORP_m pairs videos within the process (§3.2). A step in eval mode without gradients (held-out
+        # metrics, run by one process) contrasts the local clips alone: no other process joins a gather.
+        held_out = not self.training and not torch.is_grad_enabled()
+        if self.variant == "m" or held_out or not is_distributed():
             return self.objective(z, starts, self.classifier)
         negatives = all_gather_no_grad(z.reshape(-1, z.shape[-1]))
         return self.objective(z, starts, self.classifier, negatives=negatives, offset=get_rank() * 2 * len(z))
+
+    def pretext_chance(self, batch: Mapping[str, Any] | None = None) -> dict[str, float]:
+        """The accuracy without the pretext, per logged accuracy, of the local batch's B videos × K clips.
+
+        Order (CORP_m's P2 vs P3, CORP_f's 2-way): 1/2, the two orders are equally often true.
+        CORP_m's 3-way ``acc_pair``: the majority class, always "different videos", right on
+        (B − 1)K of the BK − 1 partners of a clip (more than 1/3: the classes are unbalanced).
+        CORP_f's ``acc_contrast``: the positive among the 2B − 1 other clips of a held-out
+        step, 1/(2B − 1) (in training under DDP the candidates are every process's).
+        Without ``batch`` only the keys that do not depend on its size.
+        """
+        chance = {"acc_order": 0.5} if self.variant == "m" or self.classifier is not None else {}
+        if batch is None:
+            return chance
+        videos, clips = batch["clips"].shape[:2]
+        if self.variant == "m":
+            chance["acc_pair"] = (videos - 1) * clips / (videos * clips - 1)
+        else:
+            chance["acc_contrast"] = 1.0 / (2 * videos - 1)
+        return chance

@@ -29,7 +29,8 @@ enter the queue, and the key encoder sees a batch shuffled across processes
 from __future__ import annotations
 
 import math
-from typing import cast
+from collections.abc import Mapping
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -226,14 +227,18 @@ class SRO(nn.Module):
         """Equation (18) momentum step, then the key encoder K's L2-normalised projections (B, d).
 
         With ``shuffle_bn`` under DDP the keys pass K in a batch shuffled
-        across processes and come back in their own order.
+        across processes and come back in their own order. In eval mode
+        (held-out metrics, run by one process) K neither moves nor shuffles:
+        its BatchNorm uses running statistics, so nothing can leak.
         """
-        momentum_update(self.key_backbone, self.backbone, self.key_momentum)
-        momentum_update(self.key_projection, self.projection, self.key_momentum)
-        if self.shuffle_bn:
+        shuffle = self.shuffle_bn and self.training
+        if self.training:
+            momentum_update(self.key_backbone, self.backbone, self.key_momentum)
+            momentum_update(self.key_projection, self.projection, self.key_momentum)
+        if shuffle:
             key_input, permutation = shuffle_across_processes(key_input)
         keys = F.normalize(self.key_projection(self.key_backbone(key_input)).float(), dim=1)
-        if self.shuffle_bn:
+        if shuffle:
             keys = unshuffle_across_processes(keys, permutation)
         return keys
 
@@ -252,11 +257,32 @@ class SRO(nn.Module):
         )
 
     def contrastive_loss(self, features: torch.Tensor, key_input: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """Equation (8) of the projected query against its key and the queue; then the keys join the queue."""
+        """Equation (8) of the projected query against its key and the queue; then, in training, the keys
+        join the queue (eval mode leaves the queue as it was)."""
         queries = F.normalize(self.projection(features).float(), dim=1)
         keys = self.encode_keys(key_input)
         positive, negatives = self.similarities(queries, keys)
         loss = info_nce(positive, negatives)
         accuracy = (positive.detach() > negatives.detach().max(dim=1).values).float().mean().item()
-        self.queue.enqueue(all_gather_no_grad(keys))
+        if self.training:
+            self.queue.enqueue(all_gather_no_grad(keys))
         return loss, {"loss/contrast": loss.item(), "acc_contrast": accuracy}
+
+    def pretext_chance(self, batch: Mapping[str, Any] | None = None) -> dict[str, float]:
+        """What a model that learnt nothing scores: the order among n! orders, drawn uniformly, 1/n!; the
+        positive key among itself and the queue's K keys, 1/(K + 1). The rates are not uniform (they are
+        drawn so the clip fits the video), so with ``batch`` the rate levels are those of the best constant
+        guess on its rates: ``acc_rate`` the commonest rate's share, ``rate_mae`` (an error: lower is
+        better) the mean distance to their median. Over a small batch these flatter a constant guess a
+        little, never the model."""
+        chance: dict[str, float] = {}
+        if self.order:
+            chance["acc_order"] = 1.0 / math.factorial(self.num_segments)
+        if self.contrast != "none":
+            chance["acc_contrast"] = 1.0 / (self.queue.size + 1)
+        if self.rate != "none" and batch is not None:
+            rates = batch["rates"].flatten().cpu()
+            if self.rate == "classification":
+                chance["acc_rate"] = torch.bincount(rates).max().item() / len(rates)
+            chance["rate_mae"] = (rates.float() - rates.float().median()).abs().mean().item()
+        return chance

@@ -14,18 +14,20 @@ Linear layer as in the authors' code (ALGORITHMS.md STS §1.8):
 
 λ_m = 1, λ_a = 0.1. Logs the mean per-label accuracy of motion and
 appearance ("pretext task" accuracy of Table 4; for regression, rounded
-predictions as the paper measures them).
+predictions as the paper measures them) and each label's own accuracy
+(``acc_motion/<label>``, ``acc_appearance/<label>``).
 """
 from __future__ import annotations
 
-from typing import cast
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 import torch
 from torch import nn
 
 from vidssl.checks import check_choice
 from vidssl.contracts import Backbone
-from vidssl.data.statistics import APPEARANCE_LABELS, motion_label_specs
+from vidssl.data.statistics import APPEARANCE_LABELS, LabelSpec, motion_label_specs
 from vidssl.data.transforms import check_modality, to_model_input
 from vidssl.losses.sts import (
     STSClassificationLoss,
@@ -56,8 +58,10 @@ class STS(nn.Module):
         self.target = check_choice("target", target, TARGETS)
         self.modality = check_modality(modality)
         self.backbone = backbone
-        self.motion_classes = tuple(spec.num_classes for spec in motion_label_specs(clip_len - 1))
-        self.appearance_classes = tuple(spec.num_classes for spec in APPEARANCE_LABELS)
+        self.motion_specs = motion_label_specs(clip_len - 1)
+        self.appearance_specs = APPEARANCE_LABELS
+        self.motion_classes = tuple(spec.num_classes for spec in self.motion_specs)
+        self.appearance_classes = tuple(spec.num_classes for spec in self.appearance_specs)
         self.loss: STSClassificationLoss | STSRegressionLoss
         if target == "classification":
             motion_out, appearance_out = sum(self.motion_classes), sum(self.appearance_classes)
@@ -99,8 +103,38 @@ class STS(nn.Module):
         loss, logs = self.loss(motion, appearance, motion_labels, appearance_labels)
         with torch.no_grad():
             motion_pred, appearance_pred = self.predicted_labels(motion, appearance)
-            logs["acc_motion"] = (motion_pred == motion_labels).float().mean().item()
-            logs["acc_appearance"] = (appearance_pred == appearance_labels).float().mean().item()
+            logs.update(label_accuracies(motion_pred == motion_labels, self.motion_specs, "acc_motion"))
+            logs.update(label_accuracies(appearance_pred == appearance_labels, self.appearance_specs, "acc_appearance"))
         if "curriculum_stage" in batch:  # 1 while only the easier half is shown (eq. 7), then 2
             logs["curriculum_stage"] = float(torch.as_tensor(batch["curriculum_stage"]).float().mean())
         return loss, logs
+
+    def pretext_chance(self, batch: Mapping[str, Any] | None = None) -> dict[str, float]:
+        """The accuracy of always answering each label's commonest class in ``batch``, per label, and its mean
+        over the labels of a group; without ``batch``, nothing.
+
+        Not 1/classes: the labels are far from uniform over their classes (a still scene has one
+        orientation, most clips one dominant colour), so a uniform guess would flatter the model. Over a
+        small batch the commonest share overstates a constant guess a little, never understates it. The
+        regression errors (``loss/motion``, ``loss/appearance``) have no chance level here.
+        """
+        if batch is None:
+            return {}
+        motion = label_chance(batch["motion_labels"], self.motion_specs, "acc_motion")
+        return {**motion, **label_chance(batch["appearance_labels"], self.appearance_specs, "acc_appearance")}
+
+
+def label_accuracies(correct: torch.Tensor, specs: Sequence[LabelSpec], prefix: str) -> dict[str, float]:
+    """``prefix``: the mean accuracy over the labels of ``correct`` (B, labels); ``prefix/<label>``: each one's."""
+    per_label = correct.float().mean(0).tolist()
+    logs = {prefix: correct.float().mean().item()}
+    logs.update({f"{prefix}/{spec.name}": value for spec, value in zip(specs, per_label)})
+    return logs
+
+
+def label_chance(labels: torch.Tensor, specs: Sequence[LabelSpec], prefix: str) -> dict[str, float]:
+    """The chance of the keys :func:`label_accuracies` writes: the commonest class's share of each label's
+    column of ``labels`` (B, labels), their mean for ``prefix``."""
+    shares = [torch.bincount(column).max().item() / len(column) for column in labels.long().T.cpu()]
+    chance = {f"{prefix}/{spec.name}": share for spec, share in zip(specs, shares)}
+    return {prefix: sum(shares) / len(shares), **chance}

@@ -22,8 +22,8 @@ Table 6).
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import cast
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -133,6 +133,29 @@ class TransRank(nn.Module):
             total = total + self.rotation_weight * loss
             logs.update(task_logs)
         return total, logs
+
+    def pretext_chance(self, batch: Mapping[str, Any] | None = None) -> dict[str, float]:
+        """The accuracy of guessing at random, per logged accuracy: top-1 among M transformations (or the 4
+        rotations) 1/M, a pairwise ranking or the aspect-ratio order of two clips 1/2."""
+        chance: dict[str, float] = {}
+        if self.loss_kind != "none":
+            chance.update(self._class_chance(self.transforms, prefix="acc"))
+        if self.aspect != "none":
+            chance["acc_aspect"] = 0.5
+        if self.rotation != "none":
+            names = tuple(f"{90 * k}deg" for k in range(NUM_ROTATIONS))
+            chance.update(self._class_chance(names, prefix="acc_rot"))
+        return chance
+
+    @staticmethod
+    def _class_chance(names: Sequence[str], *, prefix: str) -> dict[str, float]:
+        """Chance of the keys :meth:`_accuracy_logs` writes for ``names``."""
+        top1 = "top1" + prefix[len("acc"):]
+        chance = {prefix: 1.0 / len(names)}
+        for name in names:
+            chance[f"{prefix}/{name}"] = 0.5
+            chance[f"{top1}/{name}"] = 1.0 / len(names)
+        return chance
 
     def check_transform_ids(self, ids: torch.Tensor) -> None:
         """Every id must index ``self.transforms``: a sampler with other transformations is an error, not a crash."""

@@ -9,7 +9,9 @@ momentum 0.9, weight decay 5e-4, batch 8, 300 epochs (see ``vcop_r3d18.yaml``).
 """
 from __future__ import annotations
 
-from typing import cast
+import math
+from collections.abc import Mapping
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +39,7 @@ class VCOP(nn.Module):
         self.backbone = backbone
         dim = cast(Backbone, backbone).num_features  # every backbone meets the contract (tests/test_contracts.py)
         self.order_head = PairwiseOrderHead(dim, tuple_len, hidden=head_hidden, dropout=dropout)
+        self.tuple_len = self.order_head.num_clips
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Features (B, D) of float clips (B, C, T, H, W)."""
@@ -54,3 +57,7 @@ class VCOP(nn.Module):
         loss = F.cross_entropy(logits, labels)
         accuracy = (logits.detach().argmax(1) == labels).float().mean().item()
         return loss, {"loss/order": loss.item(), "acc_order": accuracy}
+
+    def pretext_chance(self, batch: Mapping[str, Any] | None = None) -> dict[str, float]:
+        """The order accuracy of a uniform guess among the N! orders (the sampler draws them uniformly)."""
+        return {"acc_order": 1.0 / math.factorial(self.tuple_len)}

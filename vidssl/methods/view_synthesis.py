@@ -25,6 +25,9 @@ similarity loss could collapse to a constant. Only G is kept for the SRO stage
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -112,6 +115,10 @@ class ViewSynthesis(nn.Module):
         total = sum(self.weights[name] * value for name, value in terms.items())
         assert isinstance(total, torch.Tensor)  # four terms: a tensor, never sum()'s start value 0
         return total, {f"loss/{name}": value.item() for name, value in terms.items()}
+
+    def pretext_chance(self, batch: Mapping[str, Any] | None = None) -> dict[str, float]:
+        """None: the stage logs its four losses and no accuracy (held out, they are read as they are)."""
+        return {}
 
     @torch.no_grad()
     def synthesize(self, x: torch.Tensor) -> torch.Tensor:

@@ -3,21 +3,26 @@ backbone.pt), through the recipe its ``method.name`` selects."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from pathlib import Path
 from typing import cast
 
 import torch
 from torch import nn
 
+from vidssl.checks import config_keys
 from vidssl.config.loading import load_yaml, to_dict
 from vidssl.contracts import Method
+from vidssl.data.controls import ScrambledTargets
 from vidssl.data.datasets import warn_short_videos
 from vidssl.data.transforms import frames_for_modality
 from vidssl.engine import run_folder
 from vidssl.engine.checkpoint import load_checkpoint, load_matching_state_dict, save_checkpoint
 from vidssl.engine.distributed import barrier, init_distributed, is_main
+from vidssl.engine.heldout import heldout_keys, heldout_lines, heldout_val_fn
 from vidssl.engine.trainer import fit
 from vidssl.errors import VidsslError
+from vidssl.eval.plots import plot_heldout_curves
 from vidssl.fileio import make_output_dir
 from vidssl.models import build_backbone
 from vidssl.recipes.configs import parse_run_config
@@ -27,17 +32,21 @@ from vidssl.recipes.table import recipe_for
 
 
 def build_pretext_sampler(cfg: RunConfig):
-    """The sampler of ``cfg``'s method, reading pixels as ``cfg.data`` says."""
-    return recipe_for(cfg.method.name).build_sampler(cfg, frame_source(cfg.data))
+    """The sampler of ``cfg``'s method, reading pixels as ``cfg.data`` says; with ``data.pretext_targets:
+    scrambled``, its negative control (targets drawn at random per sample, the clips unchanged)."""
+    sampler = recipe_for(cfg.method.name).build_sampler(cfg, frame_source(cfg.data))
+    if cfg.data.pretext_targets == "scrambled":
+        with config_keys("data", {"sampler": "pretext_targets"}):
+            return ScrambledTargets(sampler)
+    return sampler
 
 
 def build_pretext_dataset(cfg: RunConfig, records: list, reader, *, progress: bool = True):
     """The training dataset of ``cfg``: its videos through the method's sampler (the recipe may
     reshape it: STS's fixed clips and curriculum)."""
     warn_short_videos(records, frames_for_modality(cfg.clip.frames, cfg.model.modality), cfg.clip.short_video)
-    recipe = recipe_for(cfg.method.name)
-    sampler = recipe.build_sampler(cfg, frame_source(cfg.data))
-    return recipe.build_dataset(cfg, records, reader, sampler, progress=progress)
+    sampler = build_pretext_sampler(cfg)
+    return recipe_for(cfg.method.name).build_dataset(cfg, records, reader, sampler, progress=progress)
 
 
 def build_method(cfg: RunConfig, backbone: nn.Module, run_dir: Path | None = None) -> nn.Module:
@@ -94,15 +103,55 @@ def _pretrain_in(cfg: RunConfig, run_dir: Path, *, checkpoint: dict | None, resu
     method = recipe.build_method(cfg, build_model_backbone(cfg.model), run_dir)
     if checkpoint is not None:
         load_matching_state_dict(method, checkpoint["model"], source=f"checkpoint {run_dir / run_folder.CHECKPOINT}")
+    val_fn = None
+    if cfg.data.val_fraction > 0 and is_main():  # fit runs val_fn on rank 0 alone
+        val_fn = heldout_val_fn(build_heldout_dataset(cfg), cfg=cfg.train)
     if is_main():
         write_yaml_atomic(run_dir / "config.yaml", to_dict(cfg))
-    history = fit(method, dataset, cfg=cfg.train, run_dir=run_dir, resume=checkpoint is not None)
+    history = fit(method, dataset, cfg=cfg.train, run_dir=run_dir, resume=checkpoint is not None, val_fn=val_fn)
     if is_main():
         backbone = cast(Method, method).backbone  # every method meets the contract (tests/test_contracts.py)
         save_backbone(run_dir / "backbone.pt", backbone, name=cfg.model.backbone, width=cfg.model.width)
+        if val_fn is not None and history:
+            report_heldout(cfg, history, run_dir)
         if recipe.after_fit is not None:
             recipe.after_fit(cfg, method, dataset, run_dir)
     return method, history
+
+
+def build_heldout_dataset(cfg: RunConfig):
+    """The validation videos of ``data.val_fraction`` through the method's sampler, for held-out pretext metrics.
+
+    Read like the training videos (same reader and frame cache), laid out as the
+    recipe lays out its training set (STS's fixed clips) but never paced by a
+    curriculum, and drawn at one fixed epoch (the dataset's first), so every
+    epoch scores the same clips. Unlabelled: a pretext needs no class. The targets
+    are the sampler's own even when training scrambles them (``data.pretext_targets``):
+    a negative control is scored on the pretext it was denied.
+    """
+    records, _ = build_records(dataclasses.replace(cfg.data, labelled=False), split="val")
+    reader, records = build_reader(cfg.data, records)
+    recipe = recipe_for(cfg.method.name)
+    sampler = recipe.build_sampler(cfg, frame_source(cfg.data))
+    return recipe.build_dataset(without_curriculum(cfg), records, reader, sampler, progress=False)
+
+
+def without_curriculum(cfg: RunConfig) -> RunConfig:
+    """``cfg`` with its method's curriculum (STS, eq. 7) off: held out, every sample counts in every epoch."""
+    if getattr(cfg.method, "curriculum", "none") == "none":
+        return cfg
+    return dataclasses.replace(cfg, method=dataclasses.replace(cfg.method, curriculum="none"))
+
+
+def report_heldout(cfg: RunConfig, history: list[dict], run_dir: Path) -> None:
+    """Print the last epoch's held-out pretext metrics with their chance levels, and draw them per epoch
+    beside the training curves in ``plots/pretext_heldout.png``."""
+    last = history[-1]
+    for line in heldout_lines(last):
+        print(line, flush=True)
+    path = plot_heldout_curves(history, heldout_keys(last), run_dir / "plots" / "pretext_heldout.png",
+                               title=f"{cfg.method.name}: pretext metrics on held-out videos")
+    print(f"held-out curves: {path}", flush=True)
 
 
 def check_run_folder(cfg: RunConfig, run_dir: Path, *, resume: bool, force: bool) -> dict | None:

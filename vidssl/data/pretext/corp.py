@@ -82,3 +82,8 @@ class CORPSampler:
             "starts": torch.from_numpy(starts),
             "frame_indices": torch.from_numpy(indices),
         }
+
+    def scramble_targets(self, sample: dict[str, torch.Tensor], rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        """The negative control's targets (:class:`~vidssl.data.controls.ScrambledTargets`): the clips' start
+        frames, from which CORP reads which clip comes first, dealt to the clips in a random order."""
+        return {**sample, "starts": sample["starts"][torch.from_numpy(rng.permutation(len(sample["starts"])))]}

@@ -139,3 +139,12 @@ class SROSampler:
             "lengths": torch.from_numpy(np.asarray(query["lengths"], dtype=np.int64)),
             "frame_indices": torch.from_numpy(indices.astype(np.int64)),
         }
+
+    def scramble_targets(self, sample: dict[str, torch.Tensor], rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        """The negative control's targets (:class:`~vidssl.data.controls.ScrambledTargets`): an order label
+        drawn uniformly among the n! orders and the segments' rates (with their lengths) dealt in a random order.
+        The key clip stays the same video's: the contrastive branch is not part of this control."""
+        shuffle = torch.from_numpy(rng.permutation(len(sample["rates"])))
+        order = int(rng.integers(0, self.num_orders))
+        return {**sample, "order_label": torch.tensor(order, dtype=torch.long), "rates": sample["rates"][shuffle],
+                "lengths": sample["lengths"][shuffle]}

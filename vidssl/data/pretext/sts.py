@@ -48,10 +48,12 @@ from vidssl.data.flow import (
 from vidssl.data.pretext.clips import Reader, Record, check_has_frames, read_frames
 from vidssl.data.sampling import FIT_RULES, fit_to_video, non_overlapping_clip_starts, random_clip_start
 from vidssl.data.statistics import (
+    APPEARANCE_LABELS,
     DOMINANT_COLOUR_RULES,
     STSStatistics,
     check_colour_bins,
     check_square_size,
+    motion_label_specs,
     sts_statistics,
 )
 from vidssl.data.transforms import functional as F
@@ -244,6 +246,17 @@ class STSSampler:
             "appearance_labels": torch.from_numpy(view.statistics.appearance_labels),
             "difficulty": torch.tensor(view.statistics.difficulty, dtype=torch.float32),
             "frame_indices": torch.from_numpy(view.indices.astype(np.int64)),
+        }
+
+    def scramble_targets(self, sample: dict[str, torch.Tensor], rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        """The negative control's targets (:class:`~vidssl.data.controls.ScrambledTargets`): every motion and
+        appearance label drawn uniformly among its classes, whatever the clip shows."""
+        motion = [spec.num_classes for spec in motion_label_specs(self.clip_len - 1)]
+        appearance = [spec.num_classes for spec in APPEARANCE_LABELS]
+        return {
+            **sample,
+            "motion_labels": torch.from_numpy(rng.integers(0, motion)).to(sample["motion_labels"].dtype),
+            "appearance_labels": torch.from_numpy(rng.integers(0, appearance)).to(sample["appearance_labels"].dtype),
         }
 
     def difficulty(self, record: Record, reader: Reader) -> float:

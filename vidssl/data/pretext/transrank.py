@@ -179,3 +179,17 @@ class TransRankSampler:
             "flipped": torch.tensor(flipped, dtype=torch.bool),
             "frame_indices": torch.from_numpy(indices.astype(np.int64)),
         }
+
+    def scramble_targets(self, sample: dict[str, torch.Tensor], rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        """The negative control's targets (:class:`~vidssl.data.controls.ScrambledTargets`): transformation
+        ids, aspect ratios and rotations each dealt to the clips in a random order (deterministic mode keeps every
+        transformation once; stochastic mode draws the ids anew), so no target tells which clip it labels."""
+        count = len(sample["transform_ids"])
+        ids = (sample["transform_ids"][torch.from_numpy(rng.permutation(count))] if self.mode == "deterministic"
+               else torch.from_numpy(rng.integers(0, len(self.transforms), size=count)))
+        return {
+            **sample,
+            "transform_ids": ids,
+            "aspect_ratios": sample["aspect_ratios"][torch.from_numpy(rng.permutation(count))],
+            "rotations": sample["rotations"][torch.from_numpy(rng.permutation(count))],
+        }

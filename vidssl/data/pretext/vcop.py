@@ -98,3 +98,8 @@ class VCOPSampler:
             "order_label": torch.tensor(draw["order_label"], dtype=torch.long),
             "frame_indices": torch.from_numpy(indices.astype(np.int64)),
         }
+
+    def scramble_targets(self, sample: dict[str, torch.Tensor], rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        """The negative control's target (:class:`~vidssl.data.controls.ScrambledTargets`): an order label
+        drawn uniformly among the N! orders, whatever order the clips are shown in."""
+        return {**sample, "order_label": torch.tensor(int(rng.integers(0, self.num_orders)), dtype=torch.long)}
