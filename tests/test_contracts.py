@@ -24,7 +24,7 @@ from torch.utils.data import default_collate
 
 import vidssl.data.pretext
 import vidssl.methods
-from videofixtures import frame_index_of, numbered_frames, write_frame_folder, write_video
+from videofixtures import NumberedReader, frame_index_of, numbered_frames, write_frame_folder, write_video
 from vidssl import contracts
 from vidssl.contracts import Backbone, Method, Reader, Record, Sampler
 from vidssl.data.datasets import VideoRecord
@@ -184,15 +184,6 @@ def test_every_reader_kind_meets_the_reader_contract(kind, one_video_every_way):
 # --------------------------------------------------------------------------- samplers ---
 
 
-class NumberedReader:
-    """Frames (20 x 24) whose red channel is the frame index: samplers run without any decoding."""
-
-    def read(self, path: str, indices) -> np.ndarray:
-        indices = np.asarray(indices)
-        frames = np.zeros((len(indices), 20, 24, 3), np.uint8)
-        frames[..., 0] = (indices % 256)[:, None, None]
-        frames[..., 1] = (np.arange(24) * 37 % 256)[None, None, :]
-        return frames
 
 
 RECORD = VideoRecord("videos/contract.mp4", label=1, num_frames=48, fps=25.0, height=20, width=24)

@@ -9,6 +9,7 @@ import pytest
 import torch
 from scipy.stats import chi2_contingency
 
+from videofixtures import NumberedReader
 from vidssl.config.loading import apply_overrides
 from vidssl.data.controls import ScrambledTargets
 from vidssl.data.datasets import VideoRecord
@@ -21,18 +22,6 @@ from vidssl.data.transforms import ClipAugment
 from vidssl.errors import VidsslError
 from vidssl.recipes.configs import parse_run_config
 from vidssl.recipes.pretrain import build_pretext_sampler
-
-
-class NumberedReader:
-    """Frames whose red channel is the frame index: every sampler runs without decoding."""
-
-    def read(self, path, indices):
-        indices = np.asarray(indices)
-        frames = np.zeros((len(indices), 20, 24, 3), np.uint8)
-        frames[..., 0] = (indices % 256)[:, None, None]
-        frames[..., 1] = (np.arange(24) * 37 % 256)[None, None, :]
-        return frames
-
 
 RECORD = VideoRecord("v.mp4", label=0, num_frames=64, fps=25.0, height=20, width=24)
 AUGMENT = dict(resize=(20, 24), jitter_p=0.0, grayscale_p=0.0, flip_p=0.0, hue=0.0)

@@ -14,7 +14,7 @@ import torch
 
 from clitools import TINY, data_overrides, run_cli
 from forked_ddp import needs_fork, run_forked
-from videofixtures import TINY_RUN_OVERRIDES, make_ucf101
+from videofixtures import FIT_TINY, TINY_RUN_OVERRIDES, make_ucf101
 from vidssl.cli.main import main
 from vidssl.config.loading import apply_overrides, load_yaml
 from vidssl.data.datasets import VideoDataset
@@ -107,15 +107,6 @@ def test_without_a_validation_split_nothing_is_held_out(ucf, tmp_path, capsys):
     assert "held-out" not in out
 
 
-# What each recipe's defaults need to fit 4-frame clips of 32² (as tests/recipes/test_recipes.py).
-FIT_TINY = {
-    "sro": ["clip.frames=9", "method.queue_size=8", "method.num_segments=3"],
-    "sro_view_synthesis": ["clip.frames=9"],
-    "sts": ["clip.frames=8", "clip.resize=[36, 48]", "method.flow=dis_ultrafast"],
-    "corp_m": ["train.warmup_fraction=0"],
-    "corp_f": ["train.warmup_fraction=0"],
-    "vcop": ["method.clip_interval=2"],
-}
 
 
 def tiny_config(name, ucf):

@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from videofixtures import TINY_RUN_OVERRIDES, make_ucf101
+from videofixtures import FIT_TINY, TINY_RUN_OVERRIDES, make_ucf101
 from vidssl.config.loading import apply_overrides, from_dict, load_yaml, to_dict
 from vidssl.errors import VidsslError
 from vidssl.recipes import RECIPES, parse_run_config
@@ -16,17 +16,6 @@ from vidssl.recipes.configs import upgrade_legacy_sections
 from vidssl.recipes.data import build_model_backbone
 from vidssl.recipes.pretrain import build_method, pretrain
 from vidssl.recipes.recipe import default_of
-
-# What each recipe's defaults need to fit 4-frame clips of 32² (the paper defaults are 16 x 112²).
-FIT_TINY = {
-    "sro": ["clip.frames=9", "method.queue_size=8", "method.num_segments=3"],
-    "sro_view_synthesis": ["clip.frames=9"],
-    "sts": ["clip.frames=8", "clip.resize=[36, 48]", "method.flow=dis_ultrafast"],
-    "corp_m": ["train.warmup_fraction=0"],
-    "corp_f": ["train.warmup_fraction=0"],
-    "vcop": ["method.clip_interval=2"],
-}
-
 
 # Config defaults that differ from a constructor's on purpose.
 DEFAULTS_OF_THEIR_OWN = {
