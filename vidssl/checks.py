@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from vidssl.errors import VidsslError
@@ -111,6 +111,19 @@ def is_non_negative(value: Any) -> bool:
 def is_probability(value: Any) -> bool:
     """A number in [0, 1]."""
     return is_number(value) and 0 <= value <= 1
+
+
+# --------------------------------------------------------------------------- config sections
+
+
+def check_fields(section: Any, where: str, rules: Sequence[tuple[str, Callable[[Any], bool], str]]) -> None:
+    """Raise ``VidsslError("<where>.<name>=<value>: expected <what>")`` for the first field of a config
+    ``section`` whose rule fails (``where`` is the section's dotted key; a tuple is shown as the YAML list)."""
+    for name, rule, expected in rules:
+        value = getattr(section, name)
+        if not rule(value):
+            shown = list(value) if isinstance(value, tuple) else value
+            raise VidsslError(f"{where + '.' if where else ''}{name}={shown}: expected {expected}")
 
 
 # --------------------------------------------------------------------------- checks

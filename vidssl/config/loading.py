@@ -99,14 +99,17 @@ def from_dict(cls, data: dict, *, where: str = "") -> Any:
     return obj
 
 
+def plain(value: Any) -> Any:
+    """``value`` as YAML holds it: tuples (at any depth) become lists."""
+    if isinstance(value, (list, tuple)):
+        return [plain(x) for x in value]
+    if isinstance(value, dict):
+        return {k: plain(x) for k, x in value.items()}
+    return value
+
+
 def to_dict(obj) -> dict:
     """Dataclass → plain dict of YAML-safe values (tuples become lists)."""
-    def plain(v):
-        if isinstance(v, (list, tuple)):
-            return [plain(x) for x in v]
-        if isinstance(v, dict):
-            return {k: plain(x) for k, x in v.items()}
-        return v
     return plain(dataclasses.asdict(obj))
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from vidssl.checks import check_fields, is_positive_int, is_probability
 from vidssl.data.datasets import FORMATS
 from vidssl.data.sampling import FIT_RULES
 from vidssl.errors import VidsslError
@@ -34,14 +35,6 @@ def _shown(value: Any) -> str:
 def _require(ok: bool, where: str, name: str, value: Any, expected: str) -> None:
     if not ok:
         raise VidsslError(f"{_key(where, name)}={_shown(value)}: expected {expected}")
-
-
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
-def _probability(value: float) -> bool:
-    return 0 <= value <= 1  # False for NaN
 
 
 def _range_pair(upper: float = math.inf) -> Callable[[tuple[float, float]], bool]:
@@ -130,25 +123,24 @@ class ClipConfig:
 
     def validate(self, where: str = "clip") -> None:
         """Reject clips no sampler or augmentation can make, naming ``where.<key>`` and the value."""
-        for name, rule, expected in _CLIP_RULES:
-            _require(rule(getattr(self, name)), where, name, getattr(self, name), expected)
-        resize_ok = self.resize is None or all(_positive_int(side) and side >= self.size for side in self.resize)
+        check_fields(self, where, _CLIP_RULES)
+        resize_ok = self.resize is None or all(is_positive_int(side) and side >= self.size for side in self.resize)
         _require(resize_ok, where, "resize", self.resize,
                  f"null or [height, width], integers >= {_key(where, 'size')} ({self.size})")
 
 
 _CLIP_RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
-    ("frames", _positive_int, "a positive integer"),
-    ("size", _positive_int, "a positive integer"),
-    ("base_interval", _positive_int, "a positive integer"),
+    ("frames", is_positive_int, "a positive integer"),
+    ("size", is_positive_int, "a positive integer"),
+    ("base_interval", is_positive_int, "a positive integer"),
     ("jitter", _range_pair(), "[low, high] with 0 < low <= high"),
     ("short_video", lambda rule: rule in FIT_RULES, f"one of {', '.join(FIT_RULES)}"),
     ("scale", _range_pair(1.0), "[low, high] with 0 < low <= high <= 1"),
     ("ratio", _range_pair(), "[low, high] with 0 < low <= high"),
-    ("flip_p", _probability, "a probability in [0, 1]"),
-    ("color_jitter_p", _probability, "a probability in [0, 1]"),
-    ("grayscale_p", _probability, "a probability in [0, 1]"),
-    ("blur_p", _probability, "a probability in [0, 1]"),
+    ("flip_p", is_probability, "a probability in [0, 1]"),
+    ("color_jitter_p", is_probability, "a probability in [0, 1]"),
+    ("grayscale_p", is_probability, "a probability in [0, 1]"),
+    ("blur_p", is_probability, "a probability in [0, 1]"),
     ("brightness", lambda strength: strength >= 0, "a number >= 0"),
     ("contrast", lambda strength: strength >= 0, "a number >= 0"),
     ("saturation", lambda strength: strength >= 0, "a number >= 0"),
@@ -177,7 +169,7 @@ class FinetuneConfig:
 
     def validate(self, where: str = "eval.finetune") -> None:
         """Reject values no finetuning can use, naming ``where.<key>`` and the value."""
-        _check_rules(self, where, _FINETUNE_RULES)
+        check_fields(self, where, _FINETUNE_RULES)
         _require(all(_fraction(f) for f in self.semi_fractions), where, "semi_fractions", self.semi_fractions,
                  "fractions in (0, 1]")
         _require(all(lr > 0 for lr in self.lr_sweep), where, "lr_sweep", self.lr_sweep, "learning rates > 0")
@@ -187,12 +179,7 @@ def _fraction(value: float) -> bool:
     return 0 < value <= 1  # False for NaN
 
 
-def _check_rules(section: Any, where: str, rules: tuple[tuple[str, Callable[[Any], bool], str], ...]) -> None:
-    for name, rule, expected in rules:
-        _require(rule(getattr(section, name)), where, name, getattr(section, name), expected)
-
-
-_POSITIVE_INT = (_positive_int, "a positive integer")
+_POSITIVE_INT = (is_positive_int, "a positive integer")
 _POSITIVE = (lambda value: value > 0, "a number > 0")
 _NON_NEGATIVE = (lambda value: value >= 0, "a number >= 0")
 
@@ -205,7 +192,7 @@ _FINETUNE_RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("dropout", lambda value: 0 <= value < 1, "a number in [0, 1)"),
     ("label_fraction", _fraction, "a fraction in (0, 1]"),
     ("scale", _range_pair(1.0), "[low, high] with 0 < low <= high <= 1"),
-    ("flip_p", _probability, "a probability in [0, 1]"),
+    ("flip_p", is_probability, "a probability in [0, 1]"),
     ("test_crops", lambda crops: crops in (1, 3), "1 or 3"),
     ("curve_every", lambda every: every >= 0, "an integer >= 0 (0 = off)"),
 )
@@ -237,7 +224,7 @@ class ScenesConfig:
     def validate(self, where: str = "eval.scenes") -> None:
         _require(self.format in FORMATS, where, "format", self.format, f"one of {', '.join(FORMATS)}")
         _no_annotations_for_folder(self, where)
-        _check_rules(self, where, (("stride", *_POSITIVE_INT), ("svm_c", *_POSITIVE)))
+        check_fields(self, where, (("stride", *_POSITIVE_INT), ("svm_c", *_POSITIVE)))
 
 
 @dataclass
@@ -257,7 +244,7 @@ class SimilarityConfig:
 
     def validate(self, where: str = "eval.similarity") -> None:
         rules = (("stride", *_POSITIVE_INT), ("svm_c", *_POSITIVE), ("pairs_per_fold", *_POSITIVE_INT))
-        _check_rules(self, where, rules)
+        check_fields(self, where, rules)
 
 
 EVAL_SPLITS = ("test", "val")
@@ -298,7 +285,7 @@ class EvalConfig:
                  f"null (the pretraining data) or one of {', '.join(formats)}")
         _require(self.split in EVAL_SPLITS, where, "split", self.split, f"one of {', '.join(EVAL_SPLITS)}")
         _no_annotations_for_folder(self, where)
-        _check_rules(self, where, _EVAL_RULES)
+        check_fields(self, where, _EVAL_RULES)
 
 
 _EVAL_RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vidssl.checks import check_choice, config_keys, is_positive_int
+from vidssl.checks import check_choice, check_fields, config_keys, is_positive_int
 from vidssl.contracts import Backbone
 from vidssl.data.datasets import VideoRecord
 from vidssl.data.transforms import check_modality
@@ -64,14 +64,6 @@ class LinearProbeConfig:
 
 
 MODES = ("features", "end_to_end")
-
-
-def check_fields(section: Any, where: str, rules: Sequence[tuple[str, Any, str]]) -> None:
-    """Raise ``VidsslError("<where>.<name>=<value>: expected <what>")`` for the first field whose rule fails."""
-    for name, rule, expected in rules:
-        value = getattr(section, name)
-        if not rule(value):
-            raise VidsslError(f"{where + '.' if where else ''}{name}={value}: expected {expected}")
 
 
 def zscore(train: np.ndarray, test: np.ndarray, eps: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:

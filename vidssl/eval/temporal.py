@@ -26,14 +26,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from vidssl.checks import ArgumentError
-from vidssl.checks import is_positive_int as positive_int
+from vidssl.checks import ArgumentError, check_fields, is_positive_int
 from vidssl.contracts import Backbone
 from vidssl.data.sampling import fit_to_video
 from vidssl.data.transforms import EvalTransform, to_model_input
 from vidssl.errors import VidsslError
 from vidssl.eval.features import ordered_loader, read_eval_clips, warn_invalid
-from vidssl.eval.linear_probe import check_fields, train_on_features, zscore
+from vidssl.eval.linear_probe import train_on_features, zscore
 from vidssl.progress import progress_bar
 
 SYNC_SHIFTS = (-0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75)
@@ -184,7 +183,7 @@ class TemporalProbeConfig:
     def validate(self, where: str = "eval.temporal") -> None:
         """Reject values the probe cannot train with, naming ``where.<key>`` and the value."""
         check_fields(self, where, (
-            *((name, positive_int, "a positive integer")
+            *((name, is_positive_int, "a positive integer")
               for name in ("pairs_per_video", "hidden", "epochs", "batch_size")),
             ("lr", lambda lr: lr > 0, "a number > 0"),
             ("weight_decay", lambda decay: decay >= 0, "a number >= 0"),

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from vidssl.config.loading import apply_overrides, from_dict, load_config_with_base
+from vidssl.config.loading import apply_overrides, from_dict, load_config_with_base, plain
 from vidssl.errors import VidsslError
 from vidssl.recipes.run_config import RunConfig
 from vidssl.recipes.table import RECIPES, recipe_for
@@ -83,7 +83,7 @@ def upgrade_legacy_sections(data: dict) -> dict:
             if value is None and not _allows_none(hints[key]):
                 del method[key]  # vidssl 0.1 wrote null for "the method's default"
             continue
-        if key in LEGACY_METHOD_DEFAULTS and _plain(value) == LEGACY_METHOD_DEFAULTS[key]:
+        if key in LEGACY_METHOD_DEFAULTS and plain(value) == LEGACY_METHOD_DEFAULTS[key]:
             del method[key]
         elif key in LEGACY_METHOD_DEFAULTS:
             owners = sorted(n for n, r in RECIPES.items() if key in typing.get_type_hints(r.config))
@@ -97,7 +97,7 @@ def _move_view_section(view: Any, method: dict, name: str) -> dict:
     """vidssl 0.1's top-level ``view`` section → ``method.view`` (SRO), or dropped if all defaults."""
     if name in VIEW_METHODS and isinstance(view, dict):
         return {**method, "view": {**view, **(method.get("view") or {})}}
-    if isinstance(view, dict) and all(_plain(v) == LEGACY_VIEW_DEFAULTS.get(k, object()) for k, v in view.items()):
+    if isinstance(view, dict) and all(plain(v) == LEGACY_VIEW_DEFAULTS.get(k, object()) for k, v in view.items()):
         return method
     raise VidsslError(f"view: the view-synthesis settings are now method.view, a section of "
                       f"{' and '.join(VIEW_METHODS)}; method {name} has none")
@@ -105,10 +105,6 @@ def _move_view_section(view: Any, method: dict, name: str) -> dict:
 
 def _allows_none(hint: Any) -> bool:
     return type(None) in typing.get_args(hint)
-
-
-def _plain(value: Any) -> Any:
-    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
 
 
 def packaged_config_names() -> list[str]:

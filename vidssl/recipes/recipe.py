@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from vidssl.config.schema import ClipConfig
+from vidssl.data.datasets import VideoDataset
 from vidssl.data.transforms import ClipAugment
 
 if TYPE_CHECKING:  # annotations only: the run config imports the recipe table, not the reverse
@@ -62,8 +63,6 @@ def build_augment(clip: ClipConfig, *, rotate: bool = False) -> ClipAugment:
 
 def plain_dataset(cfg: RunConfig, records: list, reader, sampler, *, progress: bool) -> Any:
     """Every video through the sampler, one sample per video per epoch (what most methods train on)."""
-    from vidssl.data.datasets import VideoDataset
-
     return VideoDataset(records, reader, sampler, seed=cfg.train.seed)
 
 

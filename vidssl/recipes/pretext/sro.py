@@ -13,12 +13,14 @@ import torch
 
 from vidssl.checks import config_keys, is_positive, is_positive_int
 from vidssl.data.pretext.sro import SROSampler
-from vidssl.data.transforms import frames_for_modality
+from vidssl.data.transforms import frames_for_modality, to_model_input
 from vidssl.engine.checkpoint import load_checkpoint
+from vidssl.engine.distributed import is_main
+from vidssl.engine.run_folder import holds_run
 from vidssl.errors import VidsslError
 from vidssl.losses.view_synthesis import INFOMIN_FORMS
 from vidssl.methods.sro import SRO
-from vidssl.methods.view_synthesis import ViewSynthesis
+from vidssl.methods.view_synthesis import ViewSynthesis, denormalize_clip
 from vidssl.models.view_synthesis import ClipVAE
 from vidssl.recipes.recipe import CLIP_KEYS, Recipe, build_augment, default_of
 
@@ -181,9 +183,6 @@ def view_stage_config(cfg: RunConfig) -> RunConfig:
 def train_view_stage(cfg: RunConfig, run_dir: Path, *, resume: bool, pretrain: Callable) -> None:
     """With ``view_synthesis: stage``, train G first in ``RUN/view_synthesis`` (resumed with the run);
     ``pretrain`` is :func:`vidssl.recipes.pretrain.pretrain`, handed in by the run it prepares."""
-    from vidssl.engine.distributed import is_main
-    from vidssl.engine.run_folder import holds_run
-
     if cfg.method.name != "sro" or cfg.method.view_synthesis != "stage":
         return
     stage_dir = run_dir / "view_synthesis"
@@ -224,9 +223,7 @@ def load_view_generator(method: SRO, checkpoint: Path) -> None:
 
 def save_view_grid(cfg: RunConfig, method: ViewSynthesis, dataset: Any, run_dir: Path, samples: int = 4) -> None:
     """``plots/view_synthesis.png``: input frames of the first ``samples`` videos above their synthesised views."""
-    from vidssl.data.transforms import to_model_input
-    from vidssl.eval.plots import plot_view_grid
-    from vidssl.methods.view_synthesis import denormalize_clip
+    from vidssl.eval.plots import plot_view_grid  # matplotlib: loaded only when a figure is drawn
 
     modality = cfg.model.modality
     clips = torch.stack([dataset[i]["clips"][0] for i in range(min(samples, len(dataset)))])
